@@ -1,0 +1,243 @@
+"""Config loading and validation.
+
+An experiment is a python file with `get_config(arg: str) -> ConfigDict`; `arg` is a
+`key=value,…` string parsed against typed defaults (`parse_arg`). Every field an
+experiment may set lives in `base_config()`: an experiment or an override naming any
+other field, or giving a value of another type, is an error raised before anything is
+built or compiled, with one line naming the key and the fix.
+"""
+
+import ast
+import importlib.util
+import json
+import os
+
+import ml_collections
+
+# Logical axis name -> mesh axes. Parameters and activations carry the logical names
+# (see research/models); these rules decide how they are laid out on the mesh.
+DEFAULT_RULES = (
+    ('batch', ('data', 'fsdp')),
+    ('length', None),
+    ('embed', 'fsdp'),
+    ('vocab', 'tensor'),
+    ('heads', 'tensor'),
+    ('kv', None),
+    ('mlp', 'tensor'),
+)
+
+
+class ConfigError(ValueError):
+    """A config problem a user must fix; the message is one line naming key and fix."""
+
+
+def base_config() -> ml_collections.ConfigDict:
+    """Every config field with its default. Experiments override, never add."""
+    c = ml_collections.ConfigDict()
+    c.task = 'lm'
+    c.seed = 0
+    c.total_steps = 1000
+    c.batch_size = 32  # global, across all hosts and devices
+    c.grad_accum = 1  # micro-batches per step; batch_size must divide evenly
+    c.eval_batch_size = 64  # global
+    c.log_every = 50
+    c.eval_every = 250  # 0: evaluate only at the start and the end
+    c.checkpoint_every = 500
+    c.keep_checkpoints = 3
+    c.progress_bar = True
+    c.peak_flops = 0.0  # per-device FLOP/s for MFU; 0: measure a float32 matmul at start
+    c.resume = ''  # a workdir or checkpoint dir to resume the full state from
+
+    c.data = ml_collections.ConfigDict()
+    c.data.name = 'bbc_news'  # TFDS name (local builders live in research/data)
+    c.data.data_dir = ''  # TFDS data_dir; '' = TFDS default (~/tensorflow_datasets)
+    c.data.text_key = 'text'
+    c.data.train_split = 'train'
+    c.data.eval_split = 'validation'
+    c.data.vocab_path = 'artifacts/bbc_news.words.txt'
+    c.data.lowercase = True
+    c.data.normalize_numbers = False
+    c.data.seq_len = 128
+    c.data.shuffle_buffer = 10_000  # documents
+    c.data.max_eval_sequences = 0  # 0: the whole eval split
+    c.data.unigram_baseline = False  # fit a unigram model on train, report its val perplexity
+
+    c.model = ml_collections.ConfigDict()
+    c.model.size = 'tiny'  # a name from research/models/sizes.py (sets the 4 dims below)
+    c.model.num_layers = 2
+    c.model.d_model = 128
+    c.model.num_heads = 4
+    c.model.mlp_dim = 512
+    c.model.max_len = 512
+    c.model.positions = 'learned'  # or 'rotary'
+    c.model.tie_embeddings = True
+    c.model.dropout = 0.1
+    c.model.dtype = 'float32'  # compute dtype
+    c.model.param_dtype = 'float32'  # storage dtype
+    c.model.remat = False
+
+    c.optim = ml_collections.ConfigDict()
+    c.optim.name = 'adamw'  # or 'sgd'
+    c.optim.lr = 1e-3
+    c.optim.schedule = 'cosine'  # 'cosine' | 'linear' | 'constant' (after warmup)
+    c.optim.warmup_steps = 100
+    c.optim.end_lr_ratio = 0.1  # final lr / peak lr for cosine and linear decay
+    c.optim.weight_decay = 0.01
+    c.optim.b1 = 0.9
+    c.optim.b2 = 0.98
+    c.optim.eps = 1e-9
+    c.optim.momentum = 0.9  # sgd only
+    c.optim.clip_norm = 1.0  # 0: no clipping
+
+    c.mesh = ml_collections.ConfigDict()
+    c.mesh.data = -1  # -1: all devices not used by the other axes
+    c.mesh.fsdp = 1
+    c.mesh.tensor = 1
+    c.mesh.rules = DEFAULT_RULES
+
+    c.sample = ml_collections.ConfigDict()  # generated at the end of training
+    c.sample.prompts = ()
+    c.sample.max_new_tokens = 40
+    c.sample.temperature = 0.8
+    c.sample.top_k = 40
+    return c
+
+
+def parse_arg(arg: str, **defaults):
+    """Parses `key=value,…` (bare `key` means True) against typed defaults."""
+    out = dict(defaults)
+    for item in filter(None, (s.strip() for s in (arg or '').split(','))):
+        key, _, value = item.partition('=')
+        if key not in defaults:
+            raise ConfigError(f'unknown config argument {key!r}; known: {sorted(defaults)}')
+        out[key] = _coerce(f'arg {key}', value if _ else 'True', defaults[key])
+    return ml_collections.ConfigDict(out)
+
+
+def _coerce(name, text: str, like):
+    """Converts override text to the type of `like`, or raises a one-line ConfigError."""
+    if isinstance(like, str):
+        return text
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        raise ConfigError(f'{name}={text!r} is not a python literal; expected {type(like).__name__}') from None
+    return _check_type(name, value, like)
+
+
+def _check_type(name, value, like):
+    if isinstance(like, bool) or isinstance(value, bool):
+        ok = isinstance(value, bool) and isinstance(like, bool)
+    elif isinstance(like, float):
+        ok = isinstance(value, (int, float))
+        value = float(value) if ok else value
+    elif isinstance(like, (tuple, list)):
+        ok = isinstance(value, (tuple, list))
+        value = tuple(value) if ok else value
+    else:
+        ok = isinstance(value, type(like))
+    if not ok:
+        raise ConfigError(f'{name} must be {type(like).__name__}, got {type(value).__name__} {value!r}')
+    return value
+
+
+def load_config(spec: str, overrides=()) -> ml_collections.ConfigDict:
+    """Loads `path/to/exp.py[:arg]`, applies `key.sub=value` overrides, validates types."""
+    path, _, arg = spec.partition(':')
+    if not os.path.isfile(path):
+        raise ConfigError(f'config file {path!r} not found; pass --config experiments/NAME.py[:args]')
+    module_spec = importlib.util.spec_from_file_location('experiment_config', path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    config = module.get_config(arg)
+    check_fields(config)
+    for item in overrides:
+        key, eq, value = item.partition('=')
+        if not eq:
+            raise ConfigError(f'override {item!r} must look like --config.KEY=VALUE')
+        set_field(config, key, value)
+    return config
+
+
+def set_field(config, key: str, text: str):
+    """Sets dotted `key` from override text, typed like the base default."""
+    base = base_config()
+    *parents, leaf = key.split('.')
+    node, base_node = config, base
+    for part in parents:
+        if part not in base_node or not isinstance(base_node[part], ml_collections.ConfigDict):
+            raise ConfigError(f'unknown config key {key!r}; see research/config.py base_config()')
+        node, base_node = node[part], base_node[part]
+    if leaf not in base_node or isinstance(base_node[leaf], ml_collections.ConfigDict):
+        raise ConfigError(f'unknown config key {key!r}; see research/config.py base_config()')
+    node[leaf] = _coerce(f'config.{key}', text, base_node[leaf])
+
+
+def check_fields(config, base=None, prefix=''):
+    """Every key must exist in base_config() and hold a value of the default's type."""
+    base = base_config() if base is None else base
+    for key, value in config.items():
+        name = prefix + key
+        if key not in base:
+            raise ConfigError(f'unknown config key {name!r}; see research/config.py base_config()')
+        if isinstance(base[key], ml_collections.ConfigDict):
+            if not isinstance(value, ml_collections.ConfigDict):
+                raise ConfigError(f'config.{name} must be a section, got {value!r}')
+            check_fields(value, base[key], name + '.')
+        else:
+            config[key] = _check_type(f'config.{name}', value, base[key])
+
+
+def validate(config, num_devices: int):
+    """Checks values that types cannot: divisibility, choices, files. Raises ConfigError."""
+    def need(ok, msg):
+        if not ok:
+            raise ConfigError(msg)
+
+    m = config.mesh
+    for axis in ('fsdp', 'tensor'):
+        need(m[axis] >= 1, f'config.mesh.{axis}={m[axis]} must be >= 1')
+    fixed = m.fsdp * m.tensor
+    data = num_devices // fixed if m.data == -1 else m.data
+    need(data >= 1 and data * fixed == num_devices,
+         f'config.mesh data*fsdp*tensor = {m.data}*{m.fsdp}*{m.tensor} does not match the '
+         f'{num_devices} devices; set config.mesh.data=-1 or sizes whose product is {num_devices}')
+    shards = data * m.fsdp  # the batch is split over both data and fsdp
+    need(config.grad_accum >= 1, f'config.grad_accum={config.grad_accum} must be >= 1')
+    micro = config.batch_size // config.grad_accum
+    need(config.batch_size % config.grad_accum == 0,
+         f'config.batch_size={config.batch_size} is not divisible by config.grad_accum={config.grad_accum}')
+    need(micro % shards == 0 and micro > 0,
+         f'config.batch_size={config.batch_size} (per micro-batch {micro}) is not divisible by the '
+         f'{shards} data-parallel shards (mesh data*fsdp); use a multiple of {shards}')
+    need(config.eval_batch_size % shards == 0 and config.eval_batch_size > 0,
+         f'config.eval_batch_size={config.eval_batch_size} is not divisible by the {shards} '
+         f'data-parallel shards; use a multiple of {shards}')
+    need(config.total_steps >= 1, f'config.total_steps={config.total_steps} must be >= 1')
+    for key in ('log_every', 'checkpoint_every'):
+        need(config[key] >= 1, f'config.{key}={config[key]} must be >= 1')
+    need(config.eval_every >= 0, f'config.eval_every={config.eval_every} must be >= 0')
+    md = config.model
+    need(md.positions in ('learned', 'rotary'), f"config.model.positions={md.positions!r}: use 'learned' or 'rotary'")
+    need(md.d_model % md.num_heads == 0,
+         f'config.model.d_model={md.d_model} is not divisible by config.model.num_heads={md.num_heads}')
+    need(config.data.seq_len <= md.max_len,
+         f'config.data.seq_len={config.data.seq_len} exceeds config.model.max_len={md.max_len}; raise max_len')
+    for key in ('dtype', 'param_dtype'):
+        need(md[key] in ('float32', 'bfloat16', 'float16'),
+             f"config.model.{key}={md[key]!r}: use 'float32', 'bfloat16' or 'float16'")
+    o = config.optim
+    need(o.name in ('adamw', 'sgd'), f"config.optim.name={o.name!r}: use 'adamw' or 'sgd'")
+    need(o.schedule in ('cosine', 'linear', 'constant'),
+         f"config.optim.schedule={o.schedule!r}: use 'cosine', 'linear' or 'constant'")
+    need(os.path.isfile(config.data.vocab_path),
+         f'vocab file {config.data.vocab_path!r} (config.data.vocab_path) not found; build it with '
+         f'`python -m research.tools.build_vocab --dataset {config.data.name} --out {config.data.vocab_path}`')
+    return data
+
+
+def save_config(config, workdir: str):
+    """Writes the resolved config as JSON (readable, diffable) to workdir/config.json."""
+    os.makedirs(workdir, exist_ok=True)
+    with open(os.path.join(workdir, 'config.json'), 'w') as f:
+        json.dump(config.to_dict(), f, indent=2, default=list)

@@ -1,0 +1,156 @@
+"""Language-model input pipeline: TFDS documents -> word ids -> packed sequences -> batches.
+
+Documents are decoded (invalid UTF-8 replaced and counted, empty ones skipped and
+counted), tokenized into words, ended with <eos> (the document separator) and packed into
+windows of seq_len + 1 tokens that overlap by one, so every token is a target once:
+inputs = window[:-1], targets = window[1:], weights = targets != <pad>.
+
+Training reads the train split once per epoch, documents shuffled with a seed derived
+from (seed, epoch). Every host reads the same stream and keeps its rows of each global
+batch, so the iterator position (epoch, batches read in that epoch) is the same on every
+host; it is saved with each checkpoint and a resumed run continues with the very next
+batch.
+"""
+
+import collections
+import itertools
+from typing import Callable, Iterator
+
+import numpy as np
+
+from research.data import sources
+from research.text import vocab as vocab_lib
+from research.text.words import WordTokenizer
+
+
+def encode_documents(raw_texts, tokenizer: WordTokenizer, vocab, seq_len: int,
+                     stats: collections.Counter) -> Iterator[list]:
+    """Raw bytes -> word ids + <eos>, counting empty, non-UTF-8 and long documents."""
+    for raw in raw_texts:
+        text = sources.decode_text(raw, stats)
+        if text is None:
+            continue
+        ids = vocab.encode(tokenizer.tokenize(text))
+        ids.append(vocab_lib.EOS_ID)
+        stats['tokens'] += len(ids)
+        stats['long'] += len(ids) > seq_len
+        yield ids
+
+
+def pack(docs, seq_len: int, keep_remainder: bool = False) -> Iterator[np.ndarray]:
+    """Concatenates documents into [seq_len + 1] windows overlapping by one token.
+
+    With keep_remainder the last partial window is padded with <pad> (weight 0), so an
+    evaluation sees every token; training drops it.
+    """
+    buf = []
+    for ids in docs:
+        buf.extend(ids)
+        while len(buf) >= seq_len + 1:
+            yield np.asarray(buf[:seq_len + 1], np.int32)
+            del buf[:seq_len]
+    if keep_remainder and len(buf) > 1:
+        yield np.asarray(buf + [vocab_lib.PAD_ID] * (seq_len + 1 - len(buf)), np.int32)
+
+
+def to_batch(windows: np.ndarray) -> dict:
+    """[N, L+1] windows -> inputs/targets [N, L] int32 and weights [N, L] float32."""
+    targets = windows[:, 1:]
+    return dict(inputs=windows[:, :-1], targets=targets,
+                weights=(targets != vocab_lib.PAD_ID).astype(np.float32))
+
+
+class TrainIterator:
+    """Endless iterator of this host's rows of each global training batch.
+
+    `state` = {'epoch': e, 'batch': b} means the next batch is batch b of epoch e; it is
+    what gets checkpointed. Resuming re-reads epoch e and skips b global batches.
+    """
+
+    def __init__(self, windows_for_epoch: Callable[[int], Iterator[np.ndarray]],
+                 global_batch_size: int, rows: slice, state: dict | None = None):
+        self._windows_for_epoch = windows_for_epoch
+        self._global_batch_size = global_batch_size
+        self._rows = rows
+        self.state = dict(state or {'epoch': 0, 'batch': 0})
+        self._it = None
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> dict:
+        while True:
+            if self._it is None:
+                skip = self.state['batch'] * self._global_batch_size
+                self._it = itertools.islice(self._windows_for_epoch(self.state['epoch']), skip, None)
+            windows = list(itertools.islice(self._it, self._global_batch_size))
+            if len(windows) == self._global_batch_size:
+                self.state['batch'] += 1
+                return to_batch(np.stack(windows)[self._rows])
+            if self.state['batch'] == 0:
+                raise ValueError(f'the training split yields {len(windows)} sequences, fewer than one '
+                                 f'global batch ({self._global_batch_size}); lower batch_size or seq_len')
+            self.state = {'epoch': self.state['epoch'] + 1, 'batch': 0}
+            self._it = None
+
+
+class LMData:
+    """Train iterator, evaluation batches and baselines for one LM config."""
+
+    def __init__(self, config, vocab, rows: slice, eval_rows: slice, data_state: dict | None = None):
+        d = config.data
+        self.config, self.vocab, self._eval_rows = config, vocab, eval_rows
+        self.tokenizer = WordTokenizer(lowercase=d.lowercase, normalize_numbers=d.normalize_numbers)
+        self.train_stats = collections.Counter()
+        self.eval_stats = collections.Counter()
+        self.train = TrainIterator(self._train_windows, config.batch_size, rows, data_state)
+        self._eval_windows = None
+        for split in (d.train_split, d.eval_split):  # fail now if the data is not prepared
+            sources.load_split(d.name, split, d.data_dir or None)
+
+    def _raw_texts(self, split: str, shuffle_seed: int | None = None):
+        d = self.config.data
+        ds = sources.load_split(d.name, split, d.data_dir or None)
+        if shuffle_seed is not None:
+            ds = ds.shuffle(d.shuffle_buffer, seed=shuffle_seed, reshuffle_each_iteration=False)
+        return (ex[d.text_key] for ex in ds.as_numpy_iterator())
+
+    def _train_windows(self, epoch: int, stats=None) -> Iterator[np.ndarray]:
+        seed = int(np.random.SeedSequence([self.config.seed, epoch]).generate_state(1)[0])
+        docs = encode_documents(self._raw_texts(self.config.data.train_split, seed),
+                                self.tokenizer, self.vocab, self.config.data.seq_len,
+                                self.train_stats if stats is None else stats)
+        return pack(docs, self.config.data.seq_len)
+
+    def eval_windows(self) -> np.ndarray:
+        """All evaluation windows [N, L+1] in stored order (last one padded); cached."""
+        if self._eval_windows is None:
+            d = self.config.data
+            docs = encode_documents(self._raw_texts(d.eval_split), self.tokenizer, self.vocab,
+                                    d.seq_len, self.eval_stats)
+            windows = pack(docs, d.seq_len, keep_remainder=True)
+            if d.max_eval_sequences:
+                windows = itertools.islice(windows, d.max_eval_sequences)
+            self._eval_windows = np.stack(list(windows))
+        return self._eval_windows
+
+    def eval_batches(self) -> Iterator[dict]:
+        """This host's rows of each global eval batch; the last is padded with weight-0 rows."""
+        windows, n = self.eval_windows(), self.config.eval_batch_size
+        for start in range(0, len(windows), n):
+            chunk = windows[start:start + n]
+            if len(chunk) < n:
+                pad = np.full((n - len(chunk), chunk.shape[1]), vocab_lib.PAD_ID, np.int32)
+                chunk = np.concatenate([chunk, pad])
+            yield to_batch(chunk[self._eval_rows])
+
+    def unigram_perplexity(self) -> float:
+        """Perplexity on the eval windows of an add-one unigram model fitted on one train epoch."""
+        counts = np.zeros(len(self.vocab), np.float64)
+        for w in self._train_windows(0, collections.Counter()):
+            counts += np.bincount(w[1:], minlength=len(self.vocab))
+        counts[vocab_lib.PAD_ID] = 0
+        logp = np.log((counts + 1) / (counts.sum() + len(self.vocab)))
+        targets = self.eval_windows()[:, 1:]
+        keep = targets != vocab_lib.PAD_ID
+        return float(np.exp(-logp[targets[keep]].mean()))

@@ -1,0 +1,59 @@
+"""Entry point: python -m research.main --config experiments/X.py[:args] --workdir DIR
+[--config.KEY=VALUE …].
+
+Any config field can be overridden with --config.KEY=VALUE (dotted keys for sections);
+values are parsed as python literals and must match the default's type.
+"""
+
+import argparse
+import logging
+import os
+import sys
+
+
+def parse_args(argv):
+    """Splits `--config.KEY=VALUE` overrides from the other flags."""
+    overrides = [a[len('--config.'):] for a in argv if a.startswith('--config.')]
+    parser = argparse.ArgumentParser(prog='python -m research.main', description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--config', required=True, help='experiments/NAME.py[:key=value,…]')
+    parser.add_argument('--workdir', required=True, help='checkpoints, metrics, plots go here')
+    parser.add_argument('--coordinator', default='', help='multi-host: host:port of process 0 '
+                        '(on TPU pods and SLURM leave empty and pass --distributed)')
+    parser.add_argument('--num_processes', type=int, default=1)
+    parser.add_argument('--process_id', type=int, default=0)
+    parser.add_argument('--distributed', action='store_true',
+                        help='call jax.distributed.initialize() (auto-detected on TPU/SLURM)')
+    args = parser.parse_args([a for a in argv if not a.startswith('--config.')])
+    return args, overrides
+
+
+def main(argv=None):
+    args, overrides = parse_args(sys.argv[1:] if argv is None else argv)
+    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+    import jax
+    import tensorflow as tf
+    tf.config.set_visible_devices([], 'GPU')  # TF only reads data; keep accelerators for JAX
+    from research import config as config_lib
+    from research.train import train_and_evaluate
+
+    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s')
+    if args.coordinator:
+        jax.config.update('jax_cpu_collectives_implementation', 'gloo')
+        jax.distributed.initialize(args.coordinator, args.num_processes, args.process_id)
+    elif args.distributed:
+        jax.distributed.initialize()
+    try:
+        config = config_lib.load_config(args.config, overrides)
+        config_lib.validate(config, jax.device_count())
+        result = train_and_evaluate(config, args.workdir)
+    except (config_lib.ConfigError, FileNotFoundError) as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+    if jax.process_index() == 0:
+        print('final: ' + ', '.join(f'{k} {v:.4g}' for k, v in sorted(result.items())))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Pure-functional Flax Linen models; parameters carry logical axis names."""

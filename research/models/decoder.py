@@ -1,0 +1,64 @@
+"""GPT-style decoder language model (pre-LN, causal) with KV-cache decoding."""
+
+from typing import Any
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from research.models import layers
+
+
+class Decoder(nn.Module):
+    """Tokens [B, T] -> next-token logits [B, T, V] (float32).
+
+    With `decode=True` the model reads and writes a KV cache ('cache' collection): init it
+    with tokens of shape [B, S_max], then call it with [B, 1] tokens, one step at a time.
+    """
+    vocab_size: int
+    num_layers: int
+    d_model: int
+    num_heads: int
+    mlp_dim: int
+    max_len: int = 512
+    positions: str = 'learned'  # or 'rotary'
+    tie_embeddings: bool = True
+    dropout: float = 0.0
+    dtype: Any = jnp.float32
+    param_dtype: Any = jnp.float32
+    remat: bool = False
+    decode: bool = False
+
+    @nn.compact
+    def __call__(self, tokens, *, train: bool = False):
+        kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
+        b, t = tokens.shape
+        decode_index = None
+        if self.decode:
+            index = self.variable('cache', 'index', lambda: jnp.zeros((), jnp.int32))
+            decode_index = index.value
+            if not self.is_initializing():
+                index.value = index.value + t
+        start = 0 if decode_index is None else decode_index
+        positions = jnp.broadcast_to(start + jnp.arange(t), (b, t))
+
+        embed = layers.Embed(self.vocab_size, self.d_model, name='embed', **kw)
+        x = embed(tokens)
+        if self.positions == 'learned':
+            pos_table = self.param('pos_embedding', layers.partitioned(layers.init_normal, (None, 'embed')),
+                                   (self.max_len, self.d_model), self.param_dtype)
+            x = x + jnp.take(pos_table, positions, axis=0).astype(self.dtype)
+        x = nn.Dropout(self.dropout)(x, deterministic=not train)
+        x = layers.constrain(x, ('batch', 'length', 'embed'))
+
+        block = nn.remat(layers.Block, static_argnums=(4,)) if self.remat else layers.Block
+        for i in range(self.num_layers):
+            x = block(self.num_heads, self.mlp_dim, dropout=self.dropout, causal=True,
+                      use_rotary=self.positions == 'rotary', decode=self.decode,
+                      name=f'block_{i}', **kw)(x, positions, None, train, decode_index)
+        x = layers.LayerNorm(name='ln_f', **kw)(x)
+        if self.tie_embeddings:
+            logits = embed.attend(x)
+        else:
+            logits = nn.Dense(self.vocab_size, use_bias=False, name='head', **kw,
+                              kernel_init=layers.partitioned(layers.init_normal, ('embed', 'vocab')))(x)
+        return logits.astype(jnp.float32)

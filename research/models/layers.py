@@ -1,0 +1,174 @@
+"""Transformer building blocks shared by every model family.
+
+Shapes: B batch, T query length, S key length, D model dim, H heads, K head dim,
+F MLP dim, V vocab. Parameters carry logical axis names; softmax runs in float32.
+"""
+
+from typing import Any, Optional
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+Dtype = Any
+init_normal = nn.initializers.normal(stddev=0.02)
+
+
+def partitioned(init, names):
+    """An initializer whose parameter carries logical axis `names`."""
+    return nn.with_logical_partitioning(init, names)
+
+
+def constrain(x, names):
+    """Hints activation sharding by logical axis names (a no-op outside a mesh)."""
+    return nn.with_logical_constraint(x, names)
+
+
+class LayerNorm(nn.Module):
+    """LayerNorm with logically named parameters."""
+    dtype: Dtype = jnp.float32
+    param_dtype: Dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x):
+        return nn.LayerNorm(
+            epsilon=1e-6, dtype=self.dtype, param_dtype=self.param_dtype,
+            scale_init=partitioned(nn.initializers.ones, ('embed',)),
+            bias_init=partitioned(nn.initializers.zeros, ('embed',)))(x)
+
+
+class Embed(nn.Module):
+    """Token embedding table [V, D]; `attend` reuses it as the output projection."""
+    vocab_size: int
+    features: int
+    dtype: Dtype = jnp.float32
+    param_dtype: Dtype = jnp.float32
+
+    def setup(self):
+        self.embedding = self.param(
+            'embedding', partitioned(init_normal, ('vocab', 'embed')),
+            (self.vocab_size, self.features), self.param_dtype)
+
+    def __call__(self, ids):
+        return jnp.take(self.embedding, ids, axis=0).astype(self.dtype)
+
+    def attend(self, x):
+        """x [..., D] -> logits [..., V]."""
+        return jnp.einsum('...d,vd->...v', x, self.embedding.astype(self.dtype))
+
+
+def rotary(x, positions, base: float = 10_000.0):
+    """Rotary position embedding of x [B, T, H, K] at integer positions [B, T]."""
+    half = x.shape[-1] // 2
+    freq = base ** (-jnp.arange(half, dtype=jnp.float32) / half)
+    angle = positions[..., None].astype(jnp.float32) * freq  # [B, T, K/2]
+    sin, cos = jnp.sin(angle)[:, :, None, :], jnp.cos(angle)[:, :, None, :]
+    x1, x2 = jnp.split(x.astype(jnp.float32), 2, axis=-1)
+    out = jnp.concatenate([x1 * cos - x2 * sin, x2 * cos + x1 * sin], axis=-1)
+    return out.astype(x.dtype)
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention with an optional causal mask and KV cache.
+
+    In decode mode the module keeps `cached_key`/`cached_value` [B, S_max, H, K] in the
+    'cache' collection; `decode_index` is the position the current tokens are written at.
+    """
+    num_heads: int
+    dtype: Dtype = jnp.float32
+    param_dtype: Dtype = jnp.float32
+    dropout: float = 0.0
+    causal: bool = True
+    use_rotary: bool = False
+    decode: bool = False
+
+    @nn.compact
+    def __call__(self, x, positions, mask=None, *, train: bool = False, decode_index=None):
+        d = x.shape[-1]
+        k_dim = d // self.num_heads
+        dense = lambda name: nn.DenseGeneral(
+            (self.num_heads, k_dim), dtype=self.dtype, param_dtype=self.param_dtype, name=name,
+            kernel_init=partitioned(init_normal, ('embed', 'heads', 'kv')),
+            bias_init=partitioned(nn.initializers.zeros, ('heads', 'kv')))
+        q, k, v = dense('query')(x), dense('key')(x), dense('value')(x)  # [B, T, H, K]
+        if self.use_rotary:
+            q, k = rotary(q, positions), rotary(k, positions)
+        t = x.shape[1]
+        if self.decode:
+            k, v, mask = self._update_cache(k, v, decode_index)
+        elif self.causal:
+            causal = jnp.tril(jnp.ones((t, t), dtype=bool))[None, None]
+            mask = causal if mask is None else mask & causal
+        logits = jnp.einsum('bthk,bshk->bhts', q, k).astype(jnp.float32) / jnp.sqrt(k_dim)
+        if mask is not None:
+            logits = jnp.where(mask, logits, jnp.finfo(jnp.float32).min)
+        probs = jax.nn.softmax(logits, axis=-1).astype(self.dtype)
+        probs = nn.Dropout(self.dropout)(probs, deterministic=not train)
+        out = jnp.einsum('bhts,bshk->bthk', probs, v)
+        return nn.DenseGeneral(
+            d, axis=(-2, -1), dtype=self.dtype, param_dtype=self.param_dtype, name='out',
+            kernel_init=partitioned(init_normal, ('heads', 'kv', 'embed')),
+            bias_init=partitioned(nn.initializers.zeros, ('embed',)))(out)
+
+    def _update_cache(self, k, v, index):
+        """Writes k, v [B, T, H, K] at `index`; returns the full cache and its mask."""
+        cached_k = self.variable('cache', 'cached_key', jnp.zeros, k.shape, k.dtype)
+        cached_v = self.variable('cache', 'cached_value', jnp.zeros, v.shape, v.dtype)
+        if self.is_initializing():  # init sees the full [B, S_max] shape: just allocate
+            return k, v, None
+        cached_k.value = jax.lax.dynamic_update_slice(cached_k.value, k, (0, index, 0, 0))
+        cached_v.value = jax.lax.dynamic_update_slice(cached_v.value, v, (0, index, 0, 0))
+        s_max, t = cached_k.value.shape[1], k.shape[1]
+        query_pos = index + jnp.arange(t)[:, None]
+        mask = (jnp.arange(s_max)[None, :] <= query_pos)[None, None]  # [1, 1, T, S_max]
+        return cached_k.value, cached_v.value, mask
+
+
+class Mlp(nn.Module):
+    """Position-wise feed-forward: D -> F (GELU) -> D."""
+    mlp_dim: int
+    dtype: Dtype = jnp.float32
+    param_dtype: Dtype = jnp.float32
+    dropout: float = 0.0
+
+    @nn.compact
+    def __call__(self, x, *, train: bool = False):
+        d = x.shape[-1]
+        h = nn.Dense(self.mlp_dim, dtype=self.dtype, param_dtype=self.param_dtype, name='wi',
+                     kernel_init=partitioned(init_normal, ('embed', 'mlp')),
+                     bias_init=partitioned(nn.initializers.zeros, ('mlp',)))(x)
+        h = nn.gelu(h)
+        h = constrain(h, ('batch', 'length', 'mlp'))
+        h = nn.Dropout(self.dropout)(h, deterministic=not train)
+        return nn.Dense(d, dtype=self.dtype, param_dtype=self.param_dtype, name='wo',
+                        kernel_init=partitioned(init_normal, ('mlp', 'embed')),
+                        bias_init=partitioned(nn.initializers.zeros, ('embed',)))(h)
+
+
+class Block(nn.Module):
+    """One transformer layer: pre-LN (GPT, modern encoders) or post-LN (original BERT)."""
+    num_heads: int
+    mlp_dim: int
+    dtype: Dtype = jnp.float32
+    param_dtype: Dtype = jnp.float32
+    dropout: float = 0.0
+    causal: bool = True
+    use_rotary: bool = False
+    pre_norm: bool = True
+    decode: bool = False
+
+    @nn.compact
+    def __call__(self, x, positions, mask=None, train: bool = False, decode_index=None):
+        kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
+        drop = lambda y: nn.Dropout(self.dropout)(y, deterministic=not train)
+        attn = Attention(self.num_heads, dropout=self.dropout, causal=self.causal,
+                         use_rotary=self.use_rotary, decode=self.decode, name='attn', **kw)
+        mlp = Mlp(self.mlp_dim, dropout=self.dropout, name='mlp', **kw)
+        ln1, ln2 = LayerNorm(name='ln1', **kw), LayerNorm(name='ln2', **kw)
+        if self.pre_norm:
+            x = x + drop(attn(ln1(x), positions, mask, train=train, decode_index=decode_index))
+            x = x + drop(mlp(ln2(x), train=train))
+        else:
+            x = ln1(x + drop(attn(x, positions, mask, train=train, decode_index=decode_index)))
+            x = ln2(x + drop(mlp(x, train=train)))
+        return constrain(x, ('batch', 'length', 'embed'))

@@ -1,0 +1,70 @@
+"""Autoregressive generation with a KV cache: greedy, temperature and top-k sampling.
+
+The whole loop is one jitted `lax.fori_loop`: position t feeds token t through the
+decode-mode model (cache write at t) and either keeps the prompt's token t+1 or writes
+the sampled one.
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def sample_logits(logits, rng, temperature: float, top_k: int):
+    """logits [B, V] -> token ids [B]; temperature 0 means greedy (argmax)."""
+    if temperature == 0.0:
+        return jnp.argmax(logits, axis=-1)
+    logits = logits / temperature
+    if 0 < top_k < logits.shape[-1]:
+        kth = jax.lax.top_k(logits, top_k)[0][:, -1:]
+        logits = jnp.where(logits < kth, -jnp.inf, logits)
+    return jax.random.categorical(rng, logits, axis=-1)
+
+
+@functools.partial(jax.jit, static_argnames=('model', 'temperature', 'top_k'))
+def _decode_loop(model, params, tokens, prompt_lens, rng, temperature, top_k):
+    b, total = tokens.shape
+    shapes = jax.eval_shape(model.init, jax.random.key(0), tokens)['cache']
+    cache = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
+
+    def step(t, carry):
+        tokens, cache = carry
+        current = jax.lax.dynamic_slice(tokens, (0, t), (b, 1))
+        logits, mutated = model.apply({'params': params, 'cache': cache}, current, mutable=['cache'])
+        sampled = sample_logits(logits[:, 0], jax.random.fold_in(rng, t), temperature, top_k)
+        keep_prompt = t + 1 < prompt_lens
+        nxt = jnp.where(keep_prompt, jax.lax.dynamic_slice(tokens, (0, t + 1), (b, 1))[:, 0], sampled)
+        tokens = jax.lax.dynamic_update_slice(tokens, nxt[:, None].astype(tokens.dtype), (0, t + 1))
+        return tokens, mutated['cache']
+
+    tokens, _ = jax.lax.fori_loop(0, total - 1, step, (tokens, cache))
+    return tokens
+
+
+def generate(model, params, prompts: list, max_new_tokens: int, rng, temperature: float = 0.0,
+             top_k: int = 0, eos_id: int | None = None, pad_id: int = 0) -> list:
+    """Continues each prompt (a non-empty list of ids) by up to max_new_tokens ids.
+
+    `model` must be built with decode=True. Returns the generated ids per prompt, cut at
+    the first `eos_id` (excluded).
+    """
+    if not prompts or any(len(p) == 0 for p in prompts):
+        raise ValueError('every prompt needs at least one token (e.g. start with <bos>)')
+    lens = np.array([len(p) for p in prompts], np.int32)
+    total = int(lens.max()) + max_new_tokens
+    if total > model.max_len:
+        raise ValueError(f'prompt + max_new_tokens = {total} exceeds the model max_len {model.max_len}')
+    tokens = np.full((len(prompts), total), pad_id, np.int32)
+    for i, p in enumerate(prompts):
+        tokens[i, :len(p)] = p
+    out = np.asarray(_decode_loop(model, params, jnp.asarray(tokens), jnp.asarray(lens),
+                                  rng, float(temperature), int(top_k)))
+    results = []
+    for i, n in enumerate(lens):
+        gen = out[i, n:n + max_new_tokens].tolist()
+        if eos_id is not None and eos_id in gen:
+            gen = gen[:gen.index(eos_id)]
+        results.append(gen)
+    return results

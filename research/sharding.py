@@ -1,0 +1,51 @@
+"""Mesh, logical-axis shardings and batch placement (single- and multi-host alike).
+
+Nothing here knows how many hosts there are beyond jax.process_index()/process_count():
+each host holds its slice of the global batch and `make_array_from_process_local_data`
+assembles the global array.
+"""
+
+import flax.linen as nn
+import jax
+import numpy as np
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec as P
+
+AXES = ('data', 'fsdp', 'tensor')
+BATCH_AXES = ('data', 'fsdp')
+
+
+def make_mesh(mesh_config, devices=None) -> Mesh:
+    """A ('data', 'fsdp', 'tensor') mesh over `devices` (default all); data=-1 takes the rest."""
+    devices = jax.devices() if devices is None else devices
+    fsdp, tensor = mesh_config.fsdp, mesh_config.tensor
+    data = len(devices) // (fsdp * tensor) if mesh_config.data == -1 else mesh_config.data
+    return jax.make_mesh((data, fsdp, tensor), AXES, axis_types=(AxisType.Auto,) * 3, devices=devices)
+
+
+def logical_shardings(abstract_tree, mesh: Mesh, rules):
+    """NamedShardings for a tree of (possibly nn.Partitioned-boxed) abstract arrays."""
+    specs = nn.get_partition_spec(abstract_tree)
+    return nn.logical_to_mesh_sharding(specs, mesh, [tuple(r) for r in rules])
+
+
+def batch_sharding(mesh: Mesh) -> NamedSharding:
+    """Leading (batch) axis split over data and fsdp; other axes replicated."""
+    return NamedSharding(mesh, P(BATCH_AXES))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+    return NamedSharding(mesh, P())
+
+
+def global_batch(local_batch: dict, mesh: Mesh) -> dict:
+    """This host's numpy slice of the batch -> global jax arrays sharded over the batch axes."""
+    sharding = batch_sharding(mesh)
+    return jax.tree.map(
+        lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)), local_batch)
+
+
+def local_rows(global_batch_size: int) -> slice:
+    """The rows of a global batch that this host loads."""
+    per_host = global_batch_size // jax.process_count()
+    start = jax.process_index() * per_host
+    return slice(start, start + per_host)

@@ -1,0 +1,12 @@
+"""Tasks: data + model + loss + metrics, looked up by `config.task`."""
+
+import importlib
+
+TASKS = ('lm',)
+
+
+def get(name: str):
+    """The task module for `name` (see research/tasks/lm.py for the interface)."""
+    if name not in TASKS:
+        raise ValueError(f'unknown task {name!r}; choose one of {TASKS}')
+    return importlib.import_module(f'research.tasks.{name}')
