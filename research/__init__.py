@@ -1,0 +1,1 @@
+"""wordlab: a JAX/Flax research codebase for word-level language models."""

@@ -1,0 +1,1 @@
+"""Input pipelines: TFDS sources, local TFDS builders and preprocessing ops."""

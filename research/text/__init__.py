@@ -1,0 +1,1 @@
+"""Tokenizers and vocabularies (word-level first); no dependency on models or data."""

@@ -1,0 +1,1 @@
+"""Offline command-line tools (prepare data, build vocabularies, inspect checkpoints)."""

@@ -1,0 +1,41 @@
+"""Test session set-up: 8 fake CPU devices for mesh code (before jax is imported)."""
+
+import os
+
+os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') + ' --xla_force_host_platform_device_count=8').strip()
+os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope='session')
+def bbc(tmp_path_factory):
+    """BBC News prepared into a temporary TFDS dir, with a small word vocab built on train."""
+    from research.data import bbc_news, sources
+    from research.text.vocab import Vocab
+    from research.text.words import WordTokenizer
+    from research.tools.build_vocab import count_tokens
+
+    root = tmp_path_factory.mktemp('bbc')
+    data_dir = str(root / 'tfds')
+    bbc_news.BbcNews(data_dir=data_dir).download_and_prepare()
+    counts = count_tokens(sources.iter_texts('bbc_news', 'train', data_dir), WordTokenizer())
+    vocab_path = str(root / 'vocab.txt')
+    Vocab.build(counts, min_count=5, max_size=2000).save(vocab_path)
+    return dict(data_dir=data_dir, vocab_path=vocab_path)
+
+
+def tiny_lm_config(bbc, **overrides):
+    """A seconds-long LM config on the prepared BBC data."""
+    from research import config as config_lib
+    c = config_lib.base_config()
+    c.data.update(data_dir=bbc['data_dir'], vocab_path=bbc['vocab_path'], seq_len=32,
+                  max_eval_sequences=24)
+    c.model.update(num_layers=1, d_model=32, num_heads=2, mlp_dim=64, max_len=64, dropout=0.1)
+    c.update(batch_size=16, eval_batch_size=16, total_steps=6, log_every=2, eval_every=0,
+             checkpoint_every=3, keep_checkpoints=5, progress_bar=False, peak_flops=1e9)
+    c.optim.warmup_steps = 2
+    for key, value in overrides.items():
+        section, _, leaf = key.rpartition('__')
+        (c[section] if section else c)[leaf] = value
+    return c
