@@ -8,6 +8,7 @@ favour of the previous step instead of failing the run.
 import logging
 import os
 
+import jax
 import orbax.checkpoint as ocp
 
 
@@ -43,12 +44,20 @@ def restore_latest(mngr: ocp.CheckpointManager, abstract_state):
 
 
 def load_params(directory: str, step: int | None = None):
-    """Parameters of `step` (default: latest readable) in a checkpoint dir, as host arrays."""
-    mngr = ocp.CheckpointManager(os.path.abspath(directory))
+    """(step, params) of `step` (default: latest readable) in a checkpoint dir, on one device.
+
+    Works whatever mesh or number of hosts wrote the checkpoint (its metadata gives the
+    shapes; the target places every array on this process's first device).
+    """
+    mngr = ocp.CheckpointManager(os.path.abspath(directory), item_handlers={
+        'state': ocp.StandardCheckpointHandler(), 'data': ocp.JsonCheckpointHandler()})
+    device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
     steps = [step] if step is not None else sorted(mngr.all_steps(), reverse=True)
     for s in steps:
         try:
-            restored = mngr.restore(s, args=ocp.args.Composite(state=ocp.args.StandardRestore()))
+            meta = mngr.item_metadata(s)['state']
+            target = jax.tree.map(lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=device), meta)
+            restored = mngr.restore(s, args=ocp.args.Composite(state=ocp.args.StandardRestore(target)))
         except Exception as e:  # damaged step: report and try the previous one
             logging.warning('checkpoint step %d in %s is unreadable (%s)', s, directory, type(e).__name__)
             continue

@@ -116,8 +116,9 @@ def parse_arg(arg: str, **defaults):
 
 def _coerce(name, text: str, like):
     """Converts override text to the type of `like`, or raises a one-line ConfigError."""
-    if isinstance(like, str):
-        return text
+    if isinstance(like, str):  # raw text; a quoted python string is unquoted
+        quoted = len(text) >= 2 and text[0] == text[-1] and text[0] in '\'"'
+        return ast.literal_eval(text) if quoted else text
     try:
         value = ast.literal_eval(text)
     except (ValueError, SyntaxError):

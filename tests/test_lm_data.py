@@ -48,7 +48,7 @@ def lm1b(tmp_path):
         counts = count_tokens(sources.iter_texts('lm1b', 'train', None), WordTokenizer())
         vocab_path = str(tmp_path / 'vocab.txt')
         Vocab.build(counts, max_size=500).save(vocab_path)
-        config = load_config('experiments/lm1b.py:runlocal', [f'data.vocab_path={vocab_path!r}'])
+        config = load_config('experiments/lm1b.py:runlocal', [f'data.vocab_path={vocab_path}'])
         yield config, Vocab.load(vocab_path)
 
 
