@@ -18,7 +18,7 @@ import numpy as np
 
 from research import config as config_lib, flops, sharding, tasks
 from research.models.sizes import set_size
-from research.train import init_state, make_train_step
+from research.train import init_state, jit_train_step
 
 
 def bench_size(size, args, peak):
@@ -29,21 +29,19 @@ def bench_size(size, args, peak):
     task = tasks.get('lm')
     model, tx, schedule, abstract, init_fn = init_state(task, c, args.vocab, mesh)
     state = init_fn(jax.random.key(0))
-    state_sh = jax.tree.map(lambda a: a.sharding, abstract)
-    step = jax.jit(make_train_step(task, model, tx, schedule, 1), donate_argnums=0,
-                   in_shardings=(state_sh, sharding.batch_sharding(mesh), sharding.replicated(mesh)),
-                   out_shardings=(state_sh, sharding.replicated(mesh)))
+    step = jit_train_step(task, model, tx, schedule, c, mesh, abstract)
     rng = np.random.default_rng(0)
     tokens = rng.integers(7, args.vocab, (args.batch, args.seq_len + 1)).astype(np.int32)
     batch = sharding.global_batch(dict(inputs=tokens[:, :-1], targets=tokens[:, 1:],
                                        weights=np.ones((args.batch, args.seq_len), np.float32)), mesh)
     times = []
-    for i in range(args.warmup + args.steps):
-        t = time.perf_counter()
-        state, metrics = step(state, batch, jax.random.key(i))
-        jax.block_until_ready(metrics)
-        if i >= args.warmup:
-            times.append(time.perf_counter() - t)
+    with sharding.context(mesh, c.mesh.rules):
+        for i in range(args.warmup + args.steps):
+            t = time.perf_counter()
+            state, metrics = step(state, batch, jax.random.key(i))
+            jax.block_until_ready((state, metrics))
+            if i >= args.warmup:
+                times.append(time.perf_counter() - t)
     median = statistics.median(times)
     tokens_per_sec = args.batch * args.seq_len / median
     fpt = task.flops_per_token(state.params, c)
@@ -62,10 +60,12 @@ def main():
     p.add_argument('--vocab', type=int, default=8000)
     p.add_argument('--json', default='', help='also write the results here')
     args = p.parse_args()
-    peak = flops.measure_matmul_peak(n=4096, repeats=3) * jax.device_count()
+    if args.steps < 10 or args.warmup < 1:
+        p.error('--steps must be >= 10 and --warmup >= 1 (the median of timed steps after warm-up)')
+    peak = flops.measure_matmul_peak(n=4096) * jax.device_count()
     rows = [bench_size(s, args, peak) for s in args.sizes.split(',')]
     # Measured again after the runs: the best of both is the peak (less noise from load).
-    peak2 = flops.measure_matmul_peak(n=4096, repeats=3) * jax.device_count()
+    peak2 = flops.measure_matmul_peak(n=4096) * jax.device_count()
     if peak2 > peak:
         rows = [dict(r, mfu=r['mfu'] * peak / peak2) for r in rows]
         peak = peak2

@@ -10,6 +10,7 @@ import os
 
 import jax
 import orbax.checkpoint as ocp
+from jax.experimental import multihost_utils
 
 
 def manager(directory: str, keep: int) -> ocp.CheckpointManager:
@@ -21,26 +22,55 @@ def manager(directory: str, keep: int) -> ocp.CheckpointManager:
 
 def save(mngr: ocp.CheckpointManager, step: int, state, data_state: dict):
     """Starts an async save of `state` and the data position at `step`."""
-    mngr.save(step, args=ocp.args.Composite(
+    saved = mngr.save(step, args=ocp.args.Composite(
         state=ocp.args.StandardSave(state), data=ocp.args.JsonSave(data_state)))
+    if not saved:  # orbax skips steps <= its latest; that would silently lose this state
+        raise CheckpointError(f'checkpoint step {step} was not saved in {mngr.directory} '
+                              f'(latest there: {mngr.latest_step()})')
+
+
+class CheckpointError(RuntimeError):
+    """No checkpoint in a directory can be restored into the current config's state."""
 
 
 def restore_latest(mngr: ocp.CheckpointManager, abstract_state):
     """Restores the newest readable step as (step, state, data_state), or None if none.
 
     `abstract_state` holds jax.ShapeDtypeStruct leaves with shardings, so arrays come back
-    laid out on the current mesh whatever mesh wrote them.
+    laid out on the current mesh whatever mesh wrote them. Unreadable newer steps (e.g.
+    truncated by a killed process) are renamed `N.unreadable` — kept, but out of the way
+    of the saves that will redo them. If no step is readable, nothing is touched and
+    CheckpointError says why (usually: the model or optimizer config changed).
     """
-    for step in sorted(mngr.all_steps(), reverse=True):
+    steps = sorted(mngr.all_steps(), reverse=True)
+    bad = []
+    for step in steps:
         try:
             restored = mngr.restore(step, args=ocp.args.Composite(
                 state=ocp.args.StandardRestore(abstract_state), data=ocp.args.JsonRestore()))
-        except Exception as e:  # orbax raises many types for damaged files; report, go back one
-            logging.warning('checkpoint step %d in %s is unreadable (%s: %s); trying an earlier one',
-                            step, mngr.directory, type(e).__name__, str(e).splitlines()[0][:200])
+        except Exception as e:  # orbax raises many types for damaged files
+            reason = f'{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ""}'
+            logging.warning('checkpoint step %d in %s is unreadable (%s)', step, mngr.directory, reason)
+            bad.append((step, reason))
             continue
+        if bad:
+            _set_aside(mngr, [b for b, _ in bad])
         return step, restored['state'], dict(restored['data'])
+    if bad:
+        raise CheckpointError(
+            f'no checkpoint in {mngr.directory} ({steps}) can be restored for this config; the newest '
+            f'fails with {bad[0][1]}. If the model/optimizer config changed, use a new --workdir.')
     return None
+
+
+def _set_aside(mngr: ocp.CheckpointManager, steps):
+    if jax.process_index() == 0:
+        for step in steps:
+            path = os.path.join(str(mngr.directory), str(step))
+            os.replace(path, f'{path}.unreadable')
+            logging.warning('moved unreadable checkpoint %s to %s.unreadable', path, path)
+    multihost_utils.sync_global_devices('wordlab_checkpoint_set_aside')
+    mngr.reload()
 
 
 def load_params(directory: str, step: int | None = None):
@@ -49,7 +79,10 @@ def load_params(directory: str, step: int | None = None):
     Works whatever mesh or number of hosts wrote the checkpoint (its metadata gives the
     shapes; the target places every array on this process's first device).
     """
-    mngr = ocp.CheckpointManager(os.path.abspath(directory), item_handlers={
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(f'no checkpoint directory {directory!r}; train first with research.main')
+    mngr = ocp.CheckpointManager(os.path.abspath(directory), options=ocp.CheckpointManagerOptions(
+        create=False), item_handlers={
         'state': ocp.StandardCheckpointHandler(), 'data': ocp.JsonCheckpointHandler()})
     device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
     steps = [step] if step is not None else sorted(mngr.all_steps(), reverse=True)

@@ -14,6 +14,8 @@ import os
 
 import ml_collections
 
+from research.tasks import TASKS
+
 # Logical axis name -> mesh axes. Parameters and activations carry the logical names
 # (see research/models); these rules decide how they are laid out on the mesh.
 DEFAULT_RULES = (
@@ -59,11 +61,12 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.normalize_numbers = False
     c.data.seq_len = 128
     c.data.shuffle_buffer = 10_000  # documents
+    c.data.window_shuffle_buffer = 512  # packed training sequences
     c.data.max_eval_sequences = 0  # 0: the whole eval split
     c.data.unigram_baseline = False  # fit a unigram model on train, report its val perplexity
 
     c.model = ml_collections.ConfigDict()
-    c.model.size = 'tiny'  # a name from research/models/sizes.py (sets the 4 dims below)
+    # Dims of the 'tiny' size; experiments take `size=NAME` (research/models/sizes.py).
     c.model.num_layers = 2
     c.model.d_model = 128
     c.model.num_heads = 4
@@ -189,7 +192,7 @@ def check_fields(config, base=None, prefix=''):
             config[key] = _check_type(f'config.{name}', value, base[key])
 
 
-def validate(config, num_devices: int):
+def validate(config, num_devices: int, num_processes: int = 1):
     """Checks values that types cannot: divisibility, choices, files. Raises ConfigError."""
     def need(ok, msg):
         if not ok:
@@ -211,6 +214,9 @@ def validate(config, num_devices: int):
     need(micro % shards == 0 and micro > 0,
          f'config.batch_size={config.batch_size} (per micro-batch {micro}) is not divisible by the '
          f'{shards} data-parallel shards (mesh data*fsdp); use a multiple of {shards}')
+    for key in ('batch_size', 'eval_batch_size'):
+        need(config[key] % num_processes == 0,
+             f'config.{key}={config[key]} is not divisible by the {num_processes} processes')
     need(config.eval_batch_size % shards == 0 and config.eval_batch_size > 0,
          f'config.eval_batch_size={config.eval_batch_size} is not divisible by the {shards} '
          f'data-parallel shards; use a multiple of {shards}')
@@ -218,7 +224,14 @@ def validate(config, num_devices: int):
     for key in ('log_every', 'checkpoint_every'):
         need(config[key] >= 1, f'config.{key}={config[key]} must be >= 1')
     need(config.eval_every >= 0, f'config.eval_every={config.eval_every} must be >= 0')
+    need(config.task in TASKS, f'config.task={config.task!r}: choose one of {TASKS}')
+    need(config.keep_checkpoints >= 1, f'config.keep_checkpoints={config.keep_checkpoints} must be >= 1')
     md = config.model
+    need(0.0 <= md.dropout < 1.0, f'config.model.dropout={md.dropout} must be in [0, 1)')
+    need(md.positions != 'rotary' or (md.d_model // max(md.num_heads, 1)) % 2 == 0,
+         f'rotary positions need an even head dim; d_model/num_heads = {md.d_model}/{md.num_heads}')
+    need(not config.sample.prompts or config.sample.max_new_tokens < md.max_len,
+         f'config.sample.max_new_tokens={config.sample.max_new_tokens} must be < config.model.max_len={md.max_len}')
     need(md.positions in ('learned', 'rotary'), f"config.model.positions={md.positions!r}: use 'learned' or 'rotary'")
     need(md.d_model % md.num_heads == 0,
          f'config.model.d_model={md.d_model} is not divisible by config.model.num_heads={md.num_heads}')
@@ -228,6 +241,7 @@ def validate(config, num_devices: int):
         need(md[key] in ('float32', 'bfloat16', 'float16'),
              f"config.model.{key}={md[key]!r}: use 'float32', 'bfloat16' or 'float16'")
     o = config.optim
+    need(o.lr > 0, f'config.optim.lr={o.lr} must be > 0')
     need(o.name in ('adamw', 'sgd'), f"config.optim.name={o.name!r}: use 'adamw' or 'sgd'")
     need(o.schedule in ('cosine', 'linear', 'constant'),
          f"config.optim.schedule={o.schedule!r}: use 'cosine', 'linear' or 'constant'")

@@ -32,27 +32,40 @@ def main(argv=None):
     args, overrides = parse_args(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
     import jax
-    import tensorflow as tf
-    tf.config.set_visible_devices([], 'GPU')  # TF only reads data; keep accelerators for JAX
-    from research import config as config_lib
-    from research.train import train_and_evaluate
 
+    from research import config as config_lib
     logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s')
     if args.coordinator:
         jax.config.update('jax_cpu_collectives_implementation', 'gloo')
         jax.distributed.initialize(args.coordinator, args.num_processes, args.process_id)
     elif args.distributed:
         jax.distributed.initialize()
-    try:
+    try:  # the config is checked before the heavy imports and anything compiles
         config = config_lib.load_config(args.config, overrides)
-        config_lib.validate(config, jax.device_count())
+        config_lib.validate(config, jax.device_count(), jax.process_count())
+    except (config_lib.ConfigError, ValueError) as e:
+        return _fail(e)
+
+    import tensorflow as tf
+    tf.config.set_visible_devices([], 'GPU')  # TF only reads data; accelerators are JAX's
+    from research.checkpoint import CheckpointError
+    from research.train import train_and_evaluate
+    try:
         result = train_and_evaluate(config, args.workdir)
-    except (config_lib.ConfigError, FileNotFoundError) as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 2
+    except (config_lib.ConfigError, FileNotFoundError, FloatingPointError, CheckpointError,
+            ValueError, KeyError) as e:
+        return _fail(e)
     if jax.process_index() == 0:
         print('final: ' + ', '.join(f'{k} {v:.4g}' for k, v in sorted(result.items())))
     return 0
+
+
+def _fail(error) -> int:
+    """One line on stderr (set WORDLAB_TRACEBACK=1 to see the traceback instead)."""
+    if os.environ.get('WORDLAB_TRACEBACK'):
+        raise error
+    print(f'error: {error}'.splitlines()[0], file=sys.stderr)
+    return 2
 
 
 if __name__ == '__main__':

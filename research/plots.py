@@ -1,18 +1,22 @@
 """Plots written into the workdir at the end of a run."""
 
-import matplotlib
-
-matplotlib.use('Agg')
-import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
 
 def loss_curve(events: list, path: str, baseline: float | None = None):
-    """Train and validation loss vs step (left) and validation perplexity (right)."""
-    def series(name):
-        pts = [(e['step'], e[name]) for e in events if name in e]
-        return [p[0] for p in pts], [p[1] for p in pts]
+    """Train and validation loss vs step (left) and validation perplexity (right).
 
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+    A resumed run logs some steps twice; the last value logged for a step wins.
+    """
+    def series(name):
+        points = {e['step']: e[name] for e in events if name in e}
+        steps = sorted(points)
+        return steps, [points[s] for s in steps]
+
+    fig = Figure(figsize=(11, 4))
+    FigureCanvasAgg(fig)
+    ax1, ax2 = fig.subplots(1, 2)
     ax1.plot(*series('train/loss'), label='train')
     ax1.plot(*series('val/loss'), 'o-', label='validation')
     ax1.set(xlabel='step', ylabel='cross-entropy (nats/word)', title='loss')
@@ -24,4 +28,3 @@ def loss_curve(events: list, path: str, baseline: float | None = None):
     ax2.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
-    plt.close(fig)

@@ -5,6 +5,8 @@ each host holds its slice of the global batch and `make_array_from_process_local
 assembles the global array.
 """
 
+import contextlib
+
 import flax.linen as nn
 import jax
 import numpy as np
@@ -20,6 +22,17 @@ def make_mesh(mesh_config, devices=None) -> Mesh:
     fsdp, tensor = mesh_config.fsdp, mesh_config.tensor
     data = len(devices) // (fsdp * tensor) if mesh_config.data == -1 else mesh_config.data
     return jax.make_mesh((data, fsdp, tensor), AXES, axis_types=(AxisType.Auto,) * 3, devices=devices)
+
+
+@contextlib.contextmanager
+def context(mesh: Mesh, rules):
+    """Mesh + logical axis rules in scope, so activation constraints in models take effect.
+
+    Trace (first call) every jitted model function inside it; flax's logical
+    constraints are silently no-ops without rules.
+    """
+    with jax.set_mesh(mesh), nn.logical_axis_rules([tuple(r) for r in rules]):
+        yield
 
 
 def logical_shardings(abstract_tree, mesh: Mesh, rules):
@@ -45,7 +58,11 @@ def global_batch(local_batch: dict, mesh: Mesh) -> dict:
 
 
 def local_rows(global_batch_size: int) -> slice:
-    """The rows of a global batch that this host loads."""
+    """The rows of a global batch that this host loads: its contiguous block.
+
+    Assumes the batch axes (data, fsdp) order devices host by host, which holds for
+    jax.make_mesh on TPU/GPU pods and for CPU processes (validate() checks divisibility).
+    """
     per_host = global_batch_size // jax.process_count()
     start = jax.process_index() * per_host
     return slice(start, start + per_host)

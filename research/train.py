@@ -47,29 +47,37 @@ def make_train_step(task, model, tx, schedule, grad_accum: int):
             return loss_sum / total_weight, sums
 
         grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
-        if grad_accum == 1:
-            (_, sums), grads = grad_fn(state.params, batch, rng)
-        else:
-            # Strided micro-batches (rows i, i+k, …) keep every micro-batch spread over all
-            # data shards instead of living on a few devices.
-            micro = jax.tree.map(lambda x: x.reshape(-1, grad_accum, *x.shape[1:]).swapaxes(0, 1), batch)
+        # Strided micro-batches (rows i, i+k, …) keep every micro-batch spread over all
+        # data shards instead of living on a few devices. Micro-batch i draws its dropout
+        # from fold_in(rng, i) whatever grad_accum is, and gradients add up in float32.
+        micro = jax.tree.map(lambda x: x.reshape(-1, grad_accum, *x.shape[1:]).swapaxes(0, 1), batch)
 
-            def accumulate(carry, inputs):
-                i, mb = inputs
-                (_, s), g = grad_fn(state.params, mb, jax.random.fold_in(rng, i))
-                return jax.tree.map(jnp.add, carry, (g, s)), None
+        def accumulate(carry, inputs):
+            i, mb = inputs
+            (_, s), g = grad_fn(state.params, mb, jax.random.fold_in(rng, i))
+            g = jax.tree.map(lambda x: x.astype(jnp.float32), g)
+            return jax.tree.map(jnp.add, carry, (g, s)), None
 
-            sums_shape = jax.eval_shape(lambda: grad_fn(
-                state.params, jax.tree.map(lambda x: x[0], micro), rng)[0][1])
-            zeros = (jax.tree.map(jnp.zeros_like, state.params),
-                     jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), sums_shape))
-            (grads, sums), _ = jax.lax.scan(accumulate, zeros, (jnp.arange(grad_accum), micro))
+        sums_shape = jax.eval_shape(lambda: grad_fn(
+            state.params, jax.tree.map(lambda x: x[0], micro), rng)[0][1])
+        zeros = (jax.tree.map(lambda p: jnp.zeros(p.shape, jnp.float32), state.params),
+                 jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), sums_shape))
+        (grads, sums), _ = jax.lax.scan(accumulate, zeros, (jnp.arange(grad_accum), micro))
+        grads = jax.tree.map(lambda g, p: g.astype(p.dtype), grads, state.params)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
         metrics = dict(sums, grad_norm=optax.global_norm(grads), lr=schedule(state.step))
         return TrainState(state.step + 1, params, opt_state), metrics
 
     return train_step
+
+
+def jit_train_step(task, model, tx, schedule, config, mesh, abstract):
+    """The train step jitted with state/batch shardings on `mesh` and donated state."""
+    state_sh = jax.tree.map(lambda a: a.sharding, abstract)
+    return jax.jit(make_train_step(task, model, tx, schedule, config.grad_accum),
+                   in_shardings=(state_sh, sharding.batch_sharding(mesh), sharding.replicated(mesh)),
+                   out_shardings=(state_sh, sharding.replicated(mesh)), donate_argnums=0)
 
 
 def make_eval_step(task, model):
@@ -113,10 +121,60 @@ def _restore(config, workdir, abstract):
     if restored is None and config.resume:
         src = config.resume
         src = os.path.join(src, 'checkpoints') if os.path.isdir(os.path.join(src, 'checkpoints')) else src
-        restored = checkpoint.restore_latest(checkpoint.manager(src, config.keep_checkpoints), abstract)
+        if not os.path.isdir(src):
+            raise FileNotFoundError(f'config.resume={config.resume!r} is not a directory')
+        source = checkpoint.manager(src, config.keep_checkpoints)
+        try:
+            restored = checkpoint.restore_latest(source, abstract)
+        finally:
+            source.close()
         if restored is None:
-            raise FileNotFoundError(f'config.resume={config.resume!r} holds no readable checkpoint')
+            raise FileNotFoundError(f'config.resume={config.resume!r} holds no checkpoint')
     return mngr, restored
+
+
+class _StepLog:
+    """Collects per-step device metrics; on flush checks them and writes aggregates."""
+
+    def __init__(self, task, config, writer, step_flops: float, peak: float):
+        self.task, self.config, self.writer = task, config, writer
+        self.step_flops, self.peak = step_flops, peak
+        self.pending, self.steps, self.t0 = [], 0, None
+
+    def add(self, step, metrics):
+        self.pending.append((step, metrics))
+        self.steps += 1
+        if self.t0 is None:  # exclude compilation: time from the end of the first step
+            jax.block_until_ready(metrics)
+            self.restart_clock()
+
+    def restart_clock(self):
+        self.steps, self.t0 = 0, time.perf_counter()
+
+    def flush(self, step, extra: dict, last_checkpoint):
+        """Raises FloatingPointError at the first non-finite loss or gradient."""
+        if not self.pending:
+            return None
+        fetched = jax.device_get([m for _, m in self.pending])
+        for (s, _), m in zip(self.pending, fetched):
+            if not (math.isfinite(float(m['loss'])) and math.isfinite(float(m['grad_norm']))):
+                raise FloatingPointError(
+                    f'non-finite train loss {float(m["loss"])} / grad norm {float(m["grad_norm"])} '
+                    f'at step {s}; last good checkpoint: {last_checkpoint()}')
+        sums = {k: sum(float(m[k]) for m in fetched) for k in ('loss', 'correct', 'weight')}
+        metrics = self.task.summarize(sums, 'train')
+        metrics.update({'train/grad_norm': float(fetched[-1]['grad_norm']),
+                        'train/lr': float(fetched[-1]['lr'])})
+        if self.t0 is not None and self.steps:
+            dt = time.perf_counter() - self.t0
+            c = self.config
+            metrics['train/tokens_per_sec'] = self.steps * c.batch_size * c.data.seq_len / dt
+            metrics['train/mfu'] = self.steps * self.step_flops / dt / self.peak
+        metrics.update(extra)
+        self.writer.write(step, metrics)
+        self.pending = []
+        self.restart_clock()
+        return metrics
 
 
 def train_and_evaluate(config, workdir: str) -> dict:
@@ -124,12 +182,12 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
     Returns the final evaluation metrics (plus the baselines the task computed).
     """
-    config_lib.validate(config, jax.device_count())
+    config_lib.validate(config, jax.device_count(), jax.process_count())
+    mesh = sharding.make_mesh(config.mesh)
     is_main = jax.process_index() == 0
     log = tqdm.tqdm.write if is_main else (lambda *_: None)
     if is_main:
         config_lib.save_config(config, workdir)
-    mesh = sharding.make_mesh(config.mesh)
     task = tasks.get(config.task)
     vocab = Vocab.load(config.data.vocab_path)
     model, tx, schedule, abstract, init_fn = init_state(task, config, len(vocab), mesh)
@@ -144,14 +202,43 @@ def train_and_evaluate(config, workdir: str) -> dict:
     if state is None:
         state = init_fn(init_rng)
 
-    batch_sh, repl = sharding.batch_sharding(mesh), sharding.replicated(mesh)
-    state_sh = jax.tree.map(lambda a: a.sharding, abstract)
-    train_step = jax.jit(make_train_step(task, model, tx, schedule, config.grad_accum),
-                         in_shardings=(state_sh, batch_sh, repl), out_shardings=(state_sh, repl),
-                         donate_argnums=0)
-    eval_step = jax.jit(make_eval_step(task, model), in_shardings=(state_sh.params, batch_sh),
-                        out_shardings=repl)
     writer = MetricWriter(workdir)
+    peak = (config.peak_flops or flops.measure_matmul_peak()) * jax.device_count()
+    step_flops = task.flops_per_token(state.params, config) * config.batch_size * config.data.seq_len
+    steps = _StepLog(task, config, writer, step_flops, peak)
+    # Steps are traced with the mesh and logical rules in scope (activation constraints).
+    # Init and sampling stay outside: flax would also constrain DenseGeneral's flattened
+    # kernel at init, whose rank differs from its logical names.
+    try:
+        with sharding.context(mesh, config.mesh.rules):
+            state, step, final = _loop(config, task, model, tx, schedule, abstract, mesh, data,
+                                       state, start, mngr, writer, steps, train_rng, log)
+    finally:
+        mngr.wait_until_finished()
+        mngr.close()
+    events = read_metrics(workdir) if is_main else []
+    baseline = next((e['val/unigram_perplexity'] for e in events if 'val/unigram_perplexity' in e), None)
+    if is_main:
+        plots.loss_curve(events, os.path.join(workdir, 'loss_curve.png'), baseline)
+        first = next(e['val/perplexity'] for e in events if 'val/perplexity' in e)
+        log(f"validation perplexity {first:.1f} at the first evaluation -> {final['val/perplexity']:.1f} "
+            f"at step {step} ({final['val/perplexity'] / first:.1%})"
+            + (f'; unigram baseline {baseline:.1f}' if baseline else ''))
+    if config.sample.prompts:
+        task.write_samples(config, state.params, vocab, os.path.join(workdir, 'samples.txt'),
+                           jax.random.fold_in(init_rng, step))
+    writer.close()
+    return {**final, **({'val/unigram_perplexity': baseline} if baseline else {})}
+
+
+def _loop(config, task, model, tx, schedule, abstract, mesh, data, state, start, mngr, writer,
+          steps, train_rng, log):
+    """Evaluates at the start of a fresh run, trains to total_steps, evaluates at the end."""
+    train_step = jit_train_step(task, model, tx, schedule, config, mesh, abstract)
+    eval_step = jax.jit(make_eval_step(task, model),
+                        in_shardings=(jax.tree.map(lambda a: a.sharding, abstract.params),
+                                      sharding.batch_sharding(mesh)),
+                        out_shardings=sharding.replicated(mesh))
 
     def run_eval(step):
         metrics = task.summarize(evaluate(eval_step, state.params, data, mesh), 'val')
@@ -159,78 +246,39 @@ def train_and_evaluate(config, workdir: str) -> dict:
         log(f'step {step}: ' + ', '.join(f'{k} {v:.4g}' for k, v in metrics.items()))
         return metrics
 
-    baselines = {}
+    def last_checkpoint():
+        mngr.wait_until_finished()
+        last = mngr.latest_step()
+        return 'none' if last is None else f'step {last} in {mngr.directory}'
+
     if start == 0:
         if config.data.unigram_baseline:
-            baselines['val/unigram_perplexity'] = data.unigram_perplexity()
-            writer.write(0, baselines)
-            log(f"unigram baseline: val perplexity {baselines['val/unigram_perplexity']:.4g}")
+            writer.write(0, {'val/unigram_perplexity': data.unigram_perplexity()})
         run_eval(0)
         log(f'eval data: {dict(data.eval_stats)}')
-
-    peak = (config.peak_flops or flops.measure_matmul_peak()) * jax.device_count()
-    step_flops = task.flops_per_token(state.params, config) * config.batch_size * config.data.seq_len
-    pending, window_steps, t0 = [], 0, None
-
-    def flush(step):
-        """Fetches pending step metrics, stops on a non-finite loss, logs their aggregate."""
-        nonlocal pending, window_steps, t0
-        if not pending:
-            return
-        fetched = jax.device_get([m for _, m in pending])
-        for (s, _), m in zip(pending, fetched):
-            if not math.isfinite(float(m['loss'])):
-                mngr.wait_until_finished()
-                last = mngr.latest_step()
-                raise FloatingPointError(
-                    f'train loss is {float(m["loss"])} at step {s}; last good checkpoint: '
-                    + (f'step {last} in {mngr.directory}' if last is not None else 'none'))
-        sums = {k: sum(float(m[k]) for m in fetched) for k in ('loss', 'correct', 'weight')}
-        metrics = task.summarize(sums, 'train')
-        metrics.update({'train/grad_norm': float(fetched[-1]['grad_norm']),
-                        'train/lr': float(fetched[-1]['lr'])})
-        if t0 is not None and window_steps:
-            dt = time.perf_counter() - t0
-            metrics['train/tokens_per_sec'] = window_steps * config.batch_size * config.data.seq_len / dt
-            metrics['train/mfu'] = window_steps * step_flops / dt / peak
-        for key, value in data.train_stats.items():
-            metrics[f'data/train_{key}'] = value
-        writer.write(step, metrics)
-        bar.set_postfix(loss=f"{metrics['train/loss']:.3f}", refresh=False)
-        pending, window_steps, t0 = [], 0, time.perf_counter()
-
     bar = tqdm.tqdm(total=config.total_steps, initial=start, desc='train', dynamic_ncols=True,
-                    disable=not (is_main and config.progress_bar))
+                    disable=not (jax.process_index() == 0 and config.progress_bar))
     step = start
     while step < config.total_steps:
         batch = sharding.global_batch(next(data.train), mesh)
         state, metrics = train_step(state, batch, jax.random.fold_in(train_rng, step))
         step += 1
-        pending.append((step, metrics))
-        window_steps += 1
+        steps.add(step, metrics)
         bar.update(1)
-        if t0 is None:  # exclude compilation from throughput: time from the first step's end
-            jax.block_until_ready(metrics)
-            window_steps, t0 = 0, time.perf_counter()
-        if step % config.log_every == 0 or step == config.total_steps:
-            flush(step)
-        if config.eval_every and step % config.eval_every == 0 and step < config.total_steps:
+        last = step == config.total_steps
+        evaluate_now = config.eval_every and step % config.eval_every == 0 and not last
+        save_now = step % config.checkpoint_every == 0 or last
+        # Flush before evaluating or saving: never evaluate or checkpoint a non-finite state.
+        if step % config.log_every == 0 or last or evaluate_now or save_now:
+            extra = {f'data/train_{k}': v for k, v in data.train_stats.items()}
+            logged = steps.flush(step, extra, last_checkpoint)
+            if logged:
+                bar.set_postfix(loss=f"{logged['train/loss']:.3f}", refresh=False)
+        if evaluate_now:
             run_eval(step)
-            t0 = time.perf_counter()
-        if step % config.checkpoint_every == 0 or step == config.total_steps:
-            flush(step)  # never checkpoint a state whose loss went non-finite
+        if save_now:
             checkpoint.save(mngr, step, state, dict(data.train.state))
-            t0 = time.perf_counter()
+        if evaluate_now or save_now:
+            steps.restart_clock()
     bar.close()
-    final = run_eval(step)
-    mngr.wait_until_finished()
-    if is_main:
-        events = read_metrics(workdir)
-        baseline = next((e['val/unigram_perplexity'] for e in events if 'val/unigram_perplexity' in e), None)
-        plots.loss_curve(events, os.path.join(workdir, 'loss_curve.png'), baseline)
-    if config.sample.prompts:  # every process joins the (sharded) computation
-        task.write_samples(config, state.params, vocab, os.path.join(workdir, 'samples.txt'),
-                           jax.random.fold_in(init_rng, step))
-    writer.close()
-    mngr.close()
-    return {**final, **baselines}
+    return state, step, run_eval(step)

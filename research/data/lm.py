@@ -22,6 +22,8 @@ from research.data import sources
 from research.text import vocab as vocab_lib
 from research.text.words import WordTokenizer
 
+LONG_DOC_WINDOWS = 16  # documents spanning more windows than this are counted as 'long'
+
 
 def encode_documents(raw_texts, tokenizer: WordTokenizer, vocab, seq_len: int,
                      stats: collections.Counter) -> Iterator[list]:
@@ -33,7 +35,7 @@ def encode_documents(raw_texts, tokenizer: WordTokenizer, vocab, seq_len: int,
         ids = vocab.encode(tokenizer.tokenize(text))
         ids.append(vocab_lib.EOS_ID)
         stats['tokens'] += len(ids)
-        stats['long'] += len(ids) > seq_len
+        stats['long'] += len(ids) > LONG_DOC_WINDOWS * seq_len
         yield ids
 
 
@@ -41,16 +43,31 @@ def pack(docs, seq_len: int, keep_remainder: bool = False) -> Iterator[np.ndarra
     """Concatenates documents into [seq_len + 1] windows overlapping by one token.
 
     With keep_remainder the last partial window is padded with <pad> (weight 0), so an
-    evaluation sees every token; training drops it.
+    evaluation sees every token; training drops it. Linear in the total length.
     """
-    buf = []
+    buf = np.zeros(0, np.int32)
     for ids in docs:
-        buf.extend(ids)
-        while len(buf) >= seq_len + 1:
-            yield np.asarray(buf[:seq_len + 1], np.int32)
-            del buf[:seq_len]
+        buf = np.concatenate([buf, np.asarray(ids, np.int32)])
+        n = (len(buf) - 1) // seq_len  # full windows available
+        for i in range(n):
+            yield buf[i * seq_len:i * seq_len + seq_len + 1]
+        buf = buf[n * seq_len:]
     if keep_remainder and len(buf) > 1:
-        yield np.asarray(buf + [vocab_lib.PAD_ID] * (seq_len + 1 - len(buf)), np.int32)
+        yield np.concatenate([buf, np.full(seq_len + 1 - len(buf), vocab_lib.PAD_ID, np.int32)])
+
+
+def shuffle_windows(windows, buffer_size: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
+    """A seeded shuffle buffer, so a batch mixes windows from many documents."""
+    buf = []
+    for w in windows:
+        if len(buf) < buffer_size:
+            buf.append(w)
+            continue
+        i = rng.integers(buffer_size)
+        yield buf[i]
+        buf[i] = w
+    rng.shuffle(buf)
+    yield from buf
 
 
 def to_batch(windows: np.ndarray) -> dict:
@@ -106,7 +123,10 @@ class LMData:
         self.train = TrainIterator(self._train_windows, config.batch_size, rows, data_state)
         self._eval_windows = None
         for split in (d.train_split, d.eval_split):  # fail now if the data is not prepared
-            sources.load_split(d.name, split, d.data_dir or None)
+            spec = sources.load_split(d.name, split, d.data_dir or None).element_spec
+            if d.text_key not in spec:
+                raise KeyError(f'config.data.text_key={d.text_key!r} is not a feature of {d.name!r}; '
+                               f'features: {sorted(spec)}')
 
     def _raw_texts(self, split: str, shuffle_seed: int | None = None):
         d = self.config.data
@@ -116,11 +136,12 @@ class LMData:
         return (ex[d.text_key] for ex in ds.as_numpy_iterator())
 
     def _train_windows(self, epoch: int, stats=None) -> Iterator[np.ndarray]:
-        seed = int(np.random.SeedSequence([self.config.seed, epoch]).generate_state(1)[0])
-        docs = encode_documents(self._raw_texts(self.config.data.train_split, seed),
-                                self.tokenizer, self.vocab, self.config.data.seq_len,
-                                self.train_stats if stats is None else stats)
-        return pack(docs, self.config.data.seq_len)
+        d = self.config.data
+        doc_seed, window_seed = np.random.SeedSequence([self.config.seed, epoch]).generate_state(2)
+        docs = encode_documents(self._raw_texts(d.train_split, int(doc_seed)), self.tokenizer,
+                                self.vocab, d.seq_len, self.train_stats if stats is None else stats)
+        return shuffle_windows(pack(docs, d.seq_len), d.window_shuffle_buffer,
+                               np.random.default_rng(window_seed))
 
     def eval_windows(self) -> np.ndarray:
         """All evaluation windows [N, L+1] in stored order (last one padded); cached."""
@@ -131,7 +152,11 @@ class LMData:
             windows = pack(docs, d.seq_len, keep_remainder=True)
             if d.max_eval_sequences:
                 windows = itertools.islice(windows, d.max_eval_sequences)
-            self._eval_windows = np.stack(list(windows))
+            windows = list(windows)
+            if not windows:
+                raise ValueError(f'eval split {d.eval_split!r} of {d.name!r} has no tokens '
+                                 f'({dict(self.eval_stats)}); choose another config.data.eval_split')
+            self._eval_windows = np.stack(windows)
         return self._eval_windows
 
     def eval_batches(self) -> Iterator[dict]:

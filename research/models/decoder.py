@@ -50,15 +50,16 @@ class Decoder(nn.Module):
         x = nn.Dropout(self.dropout)(x, deterministic=not train)
         x = layers.constrain(x, ('batch', 'length', 'embed'))
 
-        block = nn.remat(layers.Block, static_argnums=(4,)) if self.remat else layers.Block
+        block = nn.remat(layers.Block, static_argnums=(3,)) if self.remat else layers.Block
         for i in range(self.num_layers):
             x = block(self.num_heads, self.mlp_dim, dropout=self.dropout, causal=True,
                       use_rotary=self.positions == 'rotary', decode=self.decode,
-                      name=f'block_{i}', **kw)(x, positions, None, train, decode_index)
+                      name=f'block_{i}', **kw)(x, positions, train, decode_index)
         x = layers.LayerNorm(name='ln_f', **kw)(x)
         if self.tie_embeddings:
             logits = embed.attend(x)
         else:
-            logits = nn.Dense(self.vocab_size, use_bias=False, name='head', **kw,
+            logits = nn.Dense(self.vocab_size, use_bias=False, name='head', dtype=jnp.float32,
+                              param_dtype=self.param_dtype,
                               kernel_init=layers.partitioned(layers.init_normal, ('embed', 'vocab')))(x)
         return logits.astype(jnp.float32)

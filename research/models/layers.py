@@ -54,7 +54,8 @@ class Embed(nn.Module):
 
     def attend(self, x):
         """x [..., D] -> logits [..., V]."""
-        return jnp.einsum('...d,vd->...v', x, self.embedding.astype(self.dtype))
+        return jnp.einsum('...d,vd->...v', x, self.embedding.astype(self.dtype),
+                          preferred_element_type=jnp.float32)
 
 
 def rotary(x, positions, base: float = 10_000.0):
@@ -83,32 +84,35 @@ class Attention(nn.Module):
     decode: bool = False
 
     @nn.compact
-    def __call__(self, x, positions, mask=None, *, train: bool = False, decode_index=None):
+    def __call__(self, x, positions, *, train: bool = False, decode_index=None):
         d = x.shape[-1]
         k_dim = d // self.num_heads
-        dense = lambda name: nn.DenseGeneral(
-            (self.num_heads, k_dim), dtype=self.dtype, param_dtype=self.param_dtype, name=name,
-            kernel_init=partitioned(init_normal, ('embed', 'heads', 'kv')),
-            bias_init=partitioned(nn.initializers.zeros, ('heads', 'kv')))
-        q, k, v = dense('query')(x), dense('key')(x), dense('value')(x)  # [B, T, H, K]
+
+        def param(name, shape, names, init=init_normal):
+            return self.param(name, partitioned(init, names), shape, self.param_dtype).astype(self.dtype)
+
+        def project(name):  # x [B, T, D] -> [B, T, H, K]
+            w = param(name, (d, self.num_heads, k_dim), ('embed', 'heads', 'kv'))
+            b = param(name + '_bias', (self.num_heads, k_dim), ('heads', 'kv'), nn.initializers.zeros)
+            return jnp.einsum('btd,dhk->bthk', x, w) + b
+
+        q, k, v = project('query'), project('key'), project('value')
         if self.use_rotary:
             q, k = rotary(q, positions), rotary(k, positions)
         t = x.shape[1]
+        mask = None
         if self.decode:
             k, v, mask = self._update_cache(k, v, decode_index)
         elif self.causal:
-            causal = jnp.tril(jnp.ones((t, t), dtype=bool))[None, None]
-            mask = causal if mask is None else mask & causal
-        logits = jnp.einsum('bthk,bshk->bhts', q, k).astype(jnp.float32) / jnp.sqrt(k_dim)
+            mask = jnp.tril(jnp.ones((t, t), dtype=bool))[None, None]
+        logits = jnp.einsum('bthk,bshk->bhts', q, k, preferred_element_type=jnp.float32) / jnp.sqrt(k_dim)
         if mask is not None:
             logits = jnp.where(mask, logits, jnp.finfo(jnp.float32).min)
         probs = jax.nn.softmax(logits, axis=-1).astype(self.dtype)
         probs = nn.Dropout(self.dropout)(probs, deterministic=not train)
         out = jnp.einsum('bhts,bshk->bthk', probs, v)
-        return nn.DenseGeneral(
-            d, axis=(-2, -1), dtype=self.dtype, param_dtype=self.param_dtype, name='out',
-            kernel_init=partitioned(init_normal, ('heads', 'kv', 'embed')),
-            bias_init=partitioned(nn.initializers.zeros, ('embed',)))(out)
+        w = param('out', (self.num_heads, k_dim, d), ('heads', 'kv', 'embed'))
+        return jnp.einsum('bthk,hkd->btd', out, w) + param('out_bias', (d,), ('embed',), nn.initializers.zeros)
 
     def _update_cache(self, k, v, index):
         """Writes k, v [B, T, H, K] at `index`; returns the full cache and its mask."""
@@ -146,7 +150,7 @@ class Mlp(nn.Module):
 
 
 class Block(nn.Module):
-    """One transformer layer: pre-LN (GPT, modern encoders) or post-LN (original BERT)."""
+    """One pre-LN transformer layer: x + attn(ln(x)), then x + mlp(ln(x))."""
     num_heads: int
     mlp_dim: int
     dtype: Dtype = jnp.float32
@@ -154,21 +158,16 @@ class Block(nn.Module):
     dropout: float = 0.0
     causal: bool = True
     use_rotary: bool = False
-    pre_norm: bool = True
     decode: bool = False
 
     @nn.compact
-    def __call__(self, x, positions, mask=None, train: bool = False, decode_index=None):
+    def __call__(self, x, positions, train: bool = False, decode_index=None):
         kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
         drop = lambda y: nn.Dropout(self.dropout)(y, deterministic=not train)
         attn = Attention(self.num_heads, dropout=self.dropout, causal=self.causal,
                          use_rotary=self.use_rotary, decode=self.decode, name='attn', **kw)
-        mlp = Mlp(self.mlp_dim, dropout=self.dropout, name='mlp', **kw)
-        ln1, ln2 = LayerNorm(name='ln1', **kw), LayerNorm(name='ln2', **kw)
-        if self.pre_norm:
-            x = x + drop(attn(ln1(x), positions, mask, train=train, decode_index=decode_index))
-            x = x + drop(mlp(ln2(x), train=train))
-        else:
-            x = ln1(x + drop(attn(x, positions, mask, train=train, decode_index=decode_index)))
-            x = ln2(x + drop(mlp(x, train=train)))
+        x = x + drop(attn(LayerNorm(name='ln1', **kw)(x), positions, train=train,
+                          decode_index=decode_index))
+        x = x + drop(Mlp(self.mlp_dim, dropout=self.dropout, name='mlp', **kw)(
+            LayerNorm(name='ln2', **kw)(x), train=train))
         return constrain(x, ('batch', 'length', 'embed'))

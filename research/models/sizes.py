@@ -12,6 +12,5 @@ def set_size(model_config, size: str):
     """Writes the dims of the named size into a model config section (in place)."""
     if size not in SIZES:
         raise ValueError(f'unknown model size {size!r}; choose one of {sorted(SIZES)}')
-    model_config.size = size
     model_config.update(SIZES[size])
     return model_config

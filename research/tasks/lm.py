@@ -10,6 +10,7 @@ import math
 import jax
 import jax.numpy as jnp
 import optax
+from jax.experimental import multihost_utils
 
 from research import sampling
 from research.data.lm import LMData
@@ -43,7 +44,9 @@ def loss(model, params, batch, rng, train: bool):
 
 def summarize(sums: dict, prefix: str) -> dict:
     """Sums (host floats) -> mean loss, perplexity, next-word accuracy."""
-    weight = max(float(sums['weight']), 1e-9)
+    weight = float(sums['weight'])
+    if weight == 0:
+        return {f'{prefix}/{k}': math.nan for k in ('loss', 'perplexity', 'accuracy')}
     mean = float(sums['loss']) / weight
     return {f'{prefix}/loss': mean, f'{prefix}/perplexity': math.exp(min(mean, 700.0)),
             f'{prefix}/accuracy': float(sums['correct']) / weight}
@@ -79,6 +82,8 @@ def write_samples(config, params, vocab, path: str, rng):
     tokenizer = WordTokenizer(config.data.lowercase, config.data.normalize_numbers)
     s = config.sample
     prompts = [encode_prompt(p, tokenizer, vocab) for p in s.prompts]
+    if jax.process_count() > 1:  # decode on each host from a full local copy
+        params = multihost_utils.process_allgather(params, tiled=True)
     outs = sampling.generate(build_model(config, len(vocab), decode=True), params, prompts,
                              s.max_new_tokens, rng, s.temperature, s.top_k, eos_id=vocab_lib.EOS_ID)
     if jax.process_index() == 0:
