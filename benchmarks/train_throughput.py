@@ -24,7 +24,7 @@ from research.train import init_state, jit_train_step
 def bench_size(size, args, peak):
     c = config_lib.base_config()
     set_size(c.model, size)
-    c.data.seq_len, c.batch_size, c.model.dropout = args.seq_len, args.batch, 0.0
+    c.data.seq_len, c.batch_size, c.model.dropout = args.seq_len, args.batch, args.dropout
     mesh = sharding.make_mesh(c.mesh)
     task = tasks.get('lm')
     model, tx, schedule, abstract, init_fn = init_state(task, c, args.vocab, mesh)
@@ -58,6 +58,7 @@ def main():
     p.add_argument('--batch', type=int, default=32)
     p.add_argument('--seq_len', type=int, default=128)
     p.add_argument('--vocab', type=int, default=8000)
+    p.add_argument('--dropout', type=float, default=0.0)
     p.add_argument('--json', default='', help='also write the results here')
     args = p.parse_args()
     if args.steps < 10 or args.warmup < 1:

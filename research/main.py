@@ -34,7 +34,7 @@ def main(argv=None):
     import jax
 
     from research import config as config_lib
-    logging.basicConfig(level=logging.INFO, format='%(asctime)s %(levelname)s %(message)s')
+    logging.basicConfig(level=logging.WARNING, format='%(asctime)s %(levelname)s %(message)s')
     if args.coordinator:
         jax.config.update('jax_cpu_collectives_implementation', 'gloo')
         jax.distributed.initialize(args.coordinator, args.num_processes, args.process_id)
