@@ -14,7 +14,7 @@ import os
 
 import ml_collections
 
-from research.tasks import TASKS
+from research.tasks import ARCHS, TASKS
 
 # Logical axis name -> mesh axes. Parameters and activations carry the logical names
 # (see research/models); these rules decide how they are laid out on the mesh.
@@ -64,8 +64,11 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.window_shuffle_buffer = 512  # packed training sequences
     c.data.max_eval_sequences = 0  # 0: the whole eval split
     c.data.unigram_baseline = False  # fit a unigram model on train, report its val perplexity
+    c.data.label_key = 'label'  # classification tasks
+    c.data.train_class_fraction = ()  # e.g. (('business', 0.1),): keep 10% of that class in train
 
     c.model = ml_collections.ConfigDict()
+    c.model.arch = 'gpt'  # lm: 'gpt'; classify: 'bag' (bag of embeddings)
     # Dims of the 'tiny' size; experiments take `size=NAME` (research/models/sizes.py).
     c.model.num_layers = 2
     c.model.d_model = 128
@@ -78,6 +81,10 @@ def base_config() -> ml_collections.ConfigDict:
     c.model.dtype = 'float32'  # compute dtype
     c.model.param_dtype = 'float32'  # storage dtype
     c.model.remat = False
+
+    c.loss = ml_collections.ConfigDict()  # classification
+    c.loss.class_weights = ()  # explicit per-class weights, in label order
+    c.loss.balanced = False  # weights n / (classes * n_c) from the training label counts
 
     c.optim = ml_collections.ConfigDict()
     c.optim.name = 'adamw'  # or 'sgd'
@@ -225,6 +232,10 @@ def validate(config, num_devices: int, num_processes: int = 1):
         need(config[key] >= 1, f'config.{key}={config[key]} must be >= 1')
     need(config.eval_every >= 0, f'config.eval_every={config.eval_every} must be >= 0')
     need(config.task in TASKS, f'config.task={config.task!r}: choose one of {TASKS}')
+    archs = ARCHS[config.task]
+    need(config.model.arch in archs, f'config.model.arch={config.model.arch!r}: task {config.task} takes {archs}')
+    need(not (config.loss.class_weights and config.loss.balanced),
+         'set either config.loss.class_weights or config.loss.balanced, not both')
     need(config.keep_checkpoints >= 1, f'config.keep_checkpoints={config.keep_checkpoints} must be >= 1')
     md = config.model
     need(0.0 <= md.dropout < 1.0, f'config.model.dropout={md.dropout} must be in [0, 1)')

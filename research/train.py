@@ -22,7 +22,6 @@ import tqdm
 from research import checkpoint, config as config_lib, flops, plots, sharding, tasks
 from research.metric_writer import MetricWriter, read_metrics
 from research.optim import make_optimizer
-from research.text.vocab import Vocab
 
 
 @flax.struct.dataclass
@@ -40,7 +39,8 @@ def make_train_step(task, model, tx, schedule, grad_accum: int):
     nothing but float rounding.
     """
     def train_step(state, batch, rng):
-        total_weight = jnp.maximum(jnp.sum(batch['weights']), 1.0)
+        total_weight = jnp.sum(batch['weights'])
+        total_weight = jnp.where(total_weight > 0, total_weight, 1.0)
 
         def loss_fn(params, micro, r):
             loss_sum, sums = task.loss(model, params, micro, r, train=True)
@@ -93,7 +93,7 @@ def evaluate(eval_step, params, data, mesh) -> dict:
     for batch in data.eval_batches():
         sums = jax.device_get(eval_step(params, sharding.global_batch(batch, mesh)))
         for k, v in sums.items():
-            total[k] = total.get(k, 0.0) + np.float64(v)
+            total[k] = total.get(k, 0.0) + np.asarray(v, np.float64)
     return total
 
 
@@ -103,7 +103,7 @@ def init_state(task, config, vocab_size: int, mesh):
     tx, schedule = make_optimizer(config.optim, config.total_steps)
 
     def init(rng):
-        params = model.init({'params': rng}, task.dummy_inputs(config), train=False)['params']
+        params = model.init({'params': rng}, *task.dummy_inputs(config), train=False)['params']
         return TrainState(jnp.zeros((), jnp.int32), params, tx.init(params))
 
     boxed = jax.eval_shape(init, jax.random.key(0))
@@ -161,7 +161,8 @@ class _StepLog:
                 raise FloatingPointError(
                     f'non-finite train loss {float(m["loss"])} / grad norm {float(m["grad_norm"])} '
                     f'at step {s}; last good checkpoint: {last_checkpoint()}')
-        sums = {k: sum(float(m[k]) for m in fetched) for k in ('loss', 'correct', 'weight')}
+        sums = {k: sum(np.asarray(m[k], np.float64) for m in fetched)
+                for k in fetched[0] if k not in ('grad_norm', 'lr')}
         metrics = self.task.summarize(sums, 'train')
         metrics.update({'train/grad_norm': float(fetched[-1]['grad_norm']),
                         'train/lr': float(fetched[-1]['lr'])})
@@ -189,7 +190,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
     if is_main:
         config_lib.save_config(config, workdir)
     task = tasks.get(config.task)
-    vocab = Vocab.load(config.data.vocab_path)
+    vocab = task.load_vocab(config)
     model, tx, schedule, abstract, init_fn = init_state(task, config, len(vocab), mesh)
     mngr, restored = _restore(config, workdir, abstract)
     start, state, data_state = restored or (0, None, None)
@@ -211,29 +212,30 @@ def train_and_evaluate(config, workdir: str) -> dict:
     # kernel at init, whose rank differs from its logical names.
     try:
         with sharding.context(mesh, config.mesh.rules):
-            state, step, final = _loop(config, task, model, tx, schedule, abstract, mesh, data,
+            state, step, final, final_sums = _loop(config, task, model, tx, schedule, abstract, mesh, data,
                                        state, start, mngr, writer, steps, train_rng, log)
     finally:
         mngr.wait_until_finished()
         mngr.close()
     events = read_metrics(workdir) if is_main else []
-    baseline = next((e['val/unigram_perplexity'] for e in events if 'val/unigram_perplexity' in e), None)
+    baseline = next((e[task.BASELINE] for e in events if task.BASELINE in e), None)
     if is_main:
-        plots.loss_curve(events, os.path.join(workdir, 'loss_curve.png'), baseline)
-        first = next(e['val/perplexity'] for e in events if 'val/perplexity' in e)
-        log(f"validation perplexity {first:.1f} at the first evaluation -> {final['val/perplexity']:.1f} "
-            f"at step {step} ({final['val/perplexity'] / first:.1%})"
-            + (f'; unigram baseline {baseline:.1f}' if baseline else ''))
-    if config.sample.prompts:
-        task.write_samples(config, state.params, vocab, os.path.join(workdir, 'samples.txt'),
-                           jax.random.fold_in(init_rng, step))
+        plots.training_curves(events, os.path.join(workdir, 'loss_curve.png'), task.HEADLINE,
+                              task.BASELINE, baseline)
+        first = next(e[task.HEADLINE] for e in events if task.HEADLINE in e)
+        log(f'{task.HEADLINE} {first:.4g} at the first evaluation -> {final[task.HEADLINE]:.4g} at step '
+            f'{step}' + (f'; baseline {task.BASELINE} {baseline:.4g}' if baseline is not None else ''))
+    task.write_outputs(config, state.params, vocab, workdir, jax.random.fold_in(init_rng, step), final_sums)
     writer.close()
-    return {**final, **({'val/unigram_perplexity': baseline} if baseline else {})}
+    return {**final, **({task.BASELINE: baseline} if baseline is not None else {})}
 
 
 def _loop(config, task, model, tx, schedule, abstract, mesh, data, state, start, mngr, writer,
           steps, train_rng, log):
-    """Evaluates at the start of a fresh run, trains to total_steps, evaluates at the end."""
+    """Evaluates at the start of a fresh run, trains to total_steps, evaluates at the end.
+
+    Returns (state, step, final eval metrics, final eval sums).
+    """
     train_step = jit_train_step(task, model, tx, schedule, config, mesh, abstract)
     eval_step = jax.jit(make_eval_step(task, model),
                         in_shardings=(jax.tree.map(lambda a: a.sharding, abstract.params),
@@ -241,10 +243,11 @@ def _loop(config, task, model, tx, schedule, abstract, mesh, data, state, start,
                         out_shardings=sharding.replicated(mesh))
 
     def run_eval(step):
-        metrics = task.summarize(evaluate(eval_step, state.params, data, mesh), 'val')
+        sums = evaluate(eval_step, state.params, data, mesh)
+        metrics = task.summarize(sums, 'val')
         writer.write(step, metrics)
         log(f'step {step}: ' + ', '.join(f'{k} {v:.4g}' for k, v in metrics.items()))
-        return metrics
+        return metrics, sums
 
     def last_checkpoint():
         mngr.wait_until_finished()
@@ -252,8 +255,10 @@ def _loop(config, task, model, tx, schedule, abstract, mesh, data, state, start,
         return 'none' if last is None else f'step {last} in {mngr.directory}'
 
     if start == 0:
-        if config.data.unigram_baseline:
-            writer.write(0, {'val/unigram_perplexity': data.unigram_perplexity()})
+        baselines = task.baselines(config, data)
+        writer.write(0, baselines)
+        for name, value in baselines.items():
+            log(f'baseline {name}: {value:.4g}')
         run_eval(0)
         log(f'eval data: {dict(data.eval_stats)}')
     bar = tqdm.tqdm(total=config.total_steps, initial=start, desc='train', dynamic_ncols=True,
@@ -281,4 +286,4 @@ def _loop(config, task, model, tx, schedule, abstract, mesh, data, state, start,
         if evaluate_now or save_now:
             steps.restart_clock()
     bar.close()
-    return state, step, run_eval(step)
+    return (state, step, *run_eval(step))

@@ -2,7 +2,8 @@
 
 import importlib
 
-TASKS = ('lm',)
+TASKS = ('lm', 'classify')
+ARCHS = {'lm': ('gpt',), 'classify': ('bag',)}  # model.arch choices per task
 
 
 def get(name: str):

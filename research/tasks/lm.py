@@ -1,11 +1,14 @@
 """Causal language modelling: next-word prediction with a GPT-style decoder.
 
-A task module provides: `build_model(config, vocab_size, decode)`, `make_data(...)`,
+A task module provides: HEADLINE/BASELINE metric names, `load_vocab(config)`,
+`build_model(config, vocab_size, decode)`, `make_data(...)`, `baselines(config, data)`,
 `loss(model, params, batch, rng, train) -> (loss_sum, sums)` where `sums` holds
-per-batch sums including 'weight', and `summarize(sums, prefix)` -> named metrics.
+per-batch sums including 'weight', `summarize(sums, prefix)` -> named metrics,
+`dummy_inputs`, `flops_per_token` and `write_outputs` (end-of-run artifacts).
 """
 
 import math
+import os
 
 import jax
 import jax.numpy as jnp
@@ -17,6 +20,19 @@ from research.data.lm import LMData
 from research.models.decoder import Decoder
 from research.text import vocab as vocab_lib
 from research.text.words import WordTokenizer
+
+
+HEADLINE = 'val/perplexity'  # the metric the run summary and plot follow
+BASELINE = 'val/unigram_perplexity'
+
+
+def load_vocab(config):
+    return vocab_lib.Vocab.load(config.data.vocab_path)
+
+
+def baselines(config, data) -> dict:
+    """Unigram perplexity on the eval split (fitted on one train epoch), when enabled."""
+    return {BASELINE: data.unigram_perplexity()} if config.data.unigram_baseline else {}
 
 
 def build_model(config, vocab_size: int, decode: bool = False) -> Decoder:
@@ -53,8 +69,8 @@ def summarize(sums: dict, prefix: str) -> dict:
 
 
 def dummy_inputs(config):
-    """An input batch of the right shape for init / eval_shape."""
-    return jnp.zeros((1, config.data.seq_len), jnp.int32)
+    """Model inputs of the right shape for init / eval_shape (a tuple of positional args)."""
+    return (jnp.zeros((1, config.data.seq_len), jnp.int32),)
 
 
 def flops_per_token(params, config) -> float:
@@ -77,8 +93,11 @@ def encode_prompt(text: str, tokenizer, vocab) -> list:
     return [vocab_lib.EOS_ID] + vocab.encode(tokenizer.tokenize(text))
 
 
-def write_samples(config, params, vocab, path: str, rng):
-    """Continues each of config.sample.prompts and writes prompt + continuation to `path`."""
+def write_outputs(config, params, vocab, workdir: str, rng, eval_sums):
+    """End of run: samples.txt with continuations of config.sample.prompts (if any)."""
+    if not config.sample.prompts:
+        return
+    path = os.path.join(workdir, 'samples.txt')
     tokenizer = WordTokenizer(config.data.lowercase, config.data.normalize_numbers)
     s = config.sample
     prompts = [encode_prompt(p, tokenizer, vocab) for p in s.prompts]

@@ -1,0 +1,94 @@
+"""Text classification: one label per text; accuracy, macro-F1 and a confusion matrix.
+
+Models: 'bag' (bag of embeddings, the floor of every table). Class weighting lives in the
+training batches' `weights` (see research/data/classify.py), so the loss is the plain
+weighted mean and the trainer stays task-agnostic.
+"""
+
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from research import plots
+from research.data import sources
+from research.data.classify import ClassifyData
+from research.models.bag import BagOfEmbeddings
+from research.text import vocab as vocab_lib
+from research.text.words import WordTokenizer
+
+HEADLINE = 'val/accuracy'
+BASELINE = 'val/majority_accuracy'
+
+
+def class_names(config) -> list:
+    d = config.data
+    feature = sources.get_builder(d.name, d.data_dir or None).info.features[d.label_key]
+    return list(feature.names)
+
+
+def load_vocab(config):
+    return vocab_lib.Vocab.load(config.data.vocab_path)
+
+
+def build_model(config, vocab_size: int):
+    m = config.model
+    return BagOfEmbeddings(vocab_size, m.d_model, len(class_names(config)), m.dropout,
+                           jnp.dtype(m.dtype), jnp.dtype(m.param_dtype))
+
+
+def make_data(config, vocab, rows, eval_rows, data_state=None) -> ClassifyData:
+    tokenizer = WordTokenizer(config.data.lowercase, config.data.normalize_numbers)
+    return ClassifyData(config, lambda text: vocab.encode(tokenizer.tokenize(text)),
+                        class_names(config), rows, eval_rows, data_state)
+
+
+def baselines(config, data) -> dict:
+    """Accuracy of always predicting the most frequent training class."""
+    majority = int(np.argmax(data.train_counts))
+    return {BASELINE: float(np.mean(data.eval_labels() == majority))}
+
+
+def loss(model, params, batch, rng, train: bool):
+    """Weighted cross-entropy sum, and sums for accuracy / macro-F1 (confusion counts)."""
+    logits = model.apply({'params': params}, batch['inputs'], batch['mask'], train=train,
+                         rngs={'dropout': rng})
+    w = batch['weights']
+    loss_sum = jnp.sum(optax.softmax_cross_entropy_with_integer_labels(logits, batch['labels']) * w)
+    num_classes = logits.shape[-1]
+    real = (w > 0).astype(jnp.float32)
+    predicted = jax.nn.one_hot(jnp.argmax(logits, -1), num_classes)
+    confusion = jnp.einsum('bt,bp->tp', jax.nn.one_hot(batch['labels'], num_classes) * real[:, None], predicted)
+    return loss_sum, dict(loss=loss_sum, weight=jnp.sum(w), examples=jnp.sum(real), confusion=confusion)
+
+
+def summarize(sums: dict, prefix: str) -> dict:
+    """Mean loss, accuracy and macro-F1 (classes absent from both truth and predictions skipped)."""
+    cm = np.asarray(sums['confusion'], np.float64)
+    n = cm.sum()
+    if n == 0:
+        return {f'{prefix}/{k}': float('nan') for k in ('loss', 'accuracy', 'macro_f1')}
+    tp, support, predicted = np.diag(cm), cm.sum(1), cm.sum(0)
+    present = (support + predicted) > 0
+    f1 = 2 * tp[present] / (support[present] + predicted[present])
+    return {f'{prefix}/loss': float(sums['loss']) / max(float(sums['weight']), 1e-12),
+            f'{prefix}/accuracy': float(tp.sum() / n), f'{prefix}/macro_f1': float(f1.mean())}
+
+
+def dummy_inputs(config):
+    return (jnp.zeros((1, config.data.seq_len), jnp.int32), jnp.ones((1, config.data.seq_len), bool))
+
+
+def flops_per_token(params, config) -> float:
+    """Bag of embeddings: a lookup and an average per token; the head runs once per text."""
+    return 2.0 * config.model.d_model + 6.0 * params['head']['kernel'].size / config.data.seq_len
+
+
+def write_outputs(config, params, vocab, workdir: str, rng, eval_sums):
+    """End of run: confusion_matrix.png of the final evaluation."""
+    if jax.process_index() == 0:
+        plots.confusion_matrix(np.asarray(eval_sums['confusion']), class_names(config),
+                               os.path.join(workdir, 'confusion_matrix.png'),
+                               f'{config.data.name} {config.data.eval_split}')

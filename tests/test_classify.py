@@ -1,0 +1,81 @@
+"""Text classification: class weights, downsampling, exact resume, an end-to-end bag run."""
+
+import os
+
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from conftest import tiny_lm_config
+from research.data.classify import ExampleIterator, class_weights
+from research.tasks import classify
+from research.train import train_and_evaluate
+
+
+def bag_config(bbc, **overrides):
+    c = tiny_lm_config(bbc, **overrides)
+    c.task, c.model.arch, c.data.seq_len, c.model.d_model = 'classify', 'bag', 64, 32
+    c.model.dropout, c.data.max_eval_sequences = 0.0, 0
+    return c
+
+
+def test_weighted_loss_is_the_class_weighted_formula():
+    """sum_i w[y_i] * CE_i / sum_i w[y_i], with explicit weights, through the task's loss."""
+    logits = np.array([[2.0, 0.1, -1.0], [0.3, 0.2, 0.9], [1.0, 1.0, 1.0], [-2.0, 3.0, 0.0]], np.float32)
+    labels = np.array([0, 2, 1, 1])
+    w = np.array([0.5, 2.0, 3.0], np.float32)
+
+    class Fixed:  # a "model" returning fixed logits
+        def apply(self, params, inputs, mask, train, rngs):
+            return jnp.asarray(logits)
+
+    batch = dict(inputs=np.zeros((4, 2), np.int32), mask=np.ones((4, 2), bool), labels=labels,
+                 weights=w[labels])
+    loss_sum, sums = classify.loss(Fixed(), {}, batch, None, train=True)
+    ce = -np.log(np.exp(logits)[np.arange(4), labels] / np.exp(logits).sum(1))
+    assert float(loss_sum / sums['weight']) == pytest.approx(float((w[labels] * ce).sum() / w[labels].sum()), rel=1e-6)
+    assert float(loss_sum) == pytest.approx(float((optax.softmax_cross_entropy_with_integer_labels(
+        jnp.asarray(logits), jnp.asarray(labels)) * w[labels]).sum()), rel=1e-6)
+
+
+def test_class_weight_modes(bbc):
+    c = bag_config(bbc)
+    counts = np.array([10, 30, 60])
+    np.testing.assert_allclose(class_weights(c, counts), [1, 1, 1])
+    c.loss.balanced = True
+    np.testing.assert_allclose(class_weights(c, counts), [100 / 30, 100 / 90, 100 / 180], rtol=1e-6)
+    c.loss.balanced, c.loss.class_weights = False, (1.0, 2.0)
+    with pytest.raises(ValueError, match='2 values for 3 classes'):
+        class_weights(c, counts)
+
+
+def test_example_iterator_resumes_and_splits_hosts():
+    arrays = (np.arange(50)[:, None] * np.ones((1, 3), np.int32), np.ones((50, 3), bool), np.arange(50) % 5)
+    w = np.ones(5, np.float32)
+    full = ExampleIterator(arrays, w, 8, slice(0, 8), seed=3)
+    seen = [next(full)['labels'] for _ in range(9)]  # 6 batches per epoch
+    resumed = ExampleIterator(arrays, w, 8, slice(0, 8), seed=3, state={'epoch': 1, 'batch': 2})
+    np.testing.assert_array_equal(next(resumed)['labels'], seen[8])
+    halves = [next(ExampleIterator(arrays, w, 8, slice(i * 4, i * 4 + 4), seed=3))['labels'] for i in range(2)]
+    np.testing.assert_array_equal(np.concatenate(halves), seen[0])
+
+
+def test_bag_of_embeddings_learns_bbc_topics(bbc, tmp_path):
+    workdir = str(tmp_path / 'bag')
+    result = train_and_evaluate(bag_config(bbc, total_steps=80, optim__lr=3e-2, batch_size=32,
+                                           eval_batch_size=64), workdir)
+    assert result['val/accuracy'] > 0.6 > result['val/majority_accuracy']
+    assert 0 < result['val/macro_f1'] <= 1
+    assert os.path.getsize(os.path.join(workdir, 'confusion_matrix.png')) > 5000
+
+
+def test_downsampling_keeps_a_fraction_of_one_class(bbc):
+    c = bag_config(bbc)
+    full = classify.make_data(c, classify.load_vocab(c), slice(0, 16), slice(0, 16))
+    c.data.train_class_fraction = (('business', 0.1),)
+    down = classify.make_data(c, classify.load_vocab(c), slice(0, 16), slice(0, 16))
+    business = full.class_names.index('business')
+    assert down.train_counts[business] == round(0.1 * full.train_counts[business])
+    others = np.arange(len(full.class_names)) != business
+    np.testing.assert_array_equal(down.train_counts[others], full.train_counts[others])
