@@ -9,6 +9,7 @@ import logging
 import os
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 from jax.experimental import multihost_utils
 
@@ -96,3 +97,35 @@ def load_params(directory: str, step: int | None = None):
             continue
         return s, restored['state']['params']
     raise FileNotFoundError(f'no readable checkpoint in {directory!r}; train first with research.main')
+
+
+def merge_params(init, loaded):
+    """Takes each parameter of `init` from `loaded` where the path and shape match.
+
+    Returns (params, report) with report = dict(loaded=[paths], new=[paths], unused=[paths]):
+    `new` are freshly initialised (e.g. a new task head), `unused` are loaded tensors the
+    model has no place for (e.g. a pretraining head).
+    """
+    flat_loaded = {'/'.join(map(str, k)): v for k, v in _flatten(loaded)}
+    report = dict(loaded=[], new=[])
+
+    def pick(path, value):
+        name = '/'.join(str(getattr(k, 'key', k)) for k in path)
+        other = flat_loaded.pop(name, None)
+        if other is not None and other.shape == value.shape:
+            report['loaded'].append(name)
+            return np.asarray(other, value.dtype)
+        report['new'].append(name)
+        return value
+
+    params = jax.tree_util.tree_map_with_path(pick, init)
+    report['unused'] = sorted(flat_loaded)
+    return params, report
+
+
+def _flatten(tree, prefix=()):
+    if isinstance(tree, dict):
+        for k, v in tree.items():
+            yield from _flatten(v, prefix + (k,))
+    else:
+        yield prefix, tree

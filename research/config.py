@@ -8,6 +8,7 @@ built or compiled, with one line naming the key and the fix.
 """
 
 import ast
+import re
 import importlib.util
 import json
 import os
@@ -49,6 +50,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.progress_bar = True
     c.peak_flops = 0.0  # per-device FLOP/s for MFU; 0: measure a float32 matmul at start
     c.resume = ''  # a workdir or checkpoint dir to resume the full state from
+    # Params only, new heads initialised: a workdir of ours, or 'hf:PATH' (HF BERT safetensors
+    # file or directory). Used when the workdir has no checkpoint and resume is empty.
+    c.init_from = ''
 
     c.data = ml_collections.ConfigDict()
     c.data.name = 'bbc_news'  # TFDS name (local builders live in research/data)
@@ -98,6 +102,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.optim.eps = 1e-9
     c.optim.momentum = 0.9  # sgd only
     c.optim.clip_norm = 1.0  # 0: no clipping
+    c.optim.freeze = ''  # regex over param paths to freeze; linear probe: '^(?!head/)'
+    c.optim.layer_decay = 1.0  # layer-wise lr decay for fine-tuning (e.g. 0.8)
 
     c.mesh = ml_collections.ConfigDict()
     c.mesh.data = -1  # -1: all devices not used by the other axes
@@ -253,6 +259,10 @@ def validate(config, num_devices: int, num_processes: int = 1):
              f"config.model.{key}={md[key]!r}: use 'float32', 'bfloat16' or 'float16'")
     o = config.optim
     need(o.lr > 0, f'config.optim.lr={o.lr} must be > 0')
+    try:
+        re.compile(o.freeze)
+    except re.error as e:
+        raise ConfigError(f'config.optim.freeze={o.freeze!r} is not a valid regex ({e})') from None
     need(o.name in ('adamw', 'sgd'), f"config.optim.name={o.name!r}: use 'adamw' or 'sgd'")
     need(o.schedule in ('cosine', 'linear', 'constant'),
          f"config.optim.schedule={o.schedule!r}: use 'cosine', 'linear' or 'constant'")

@@ -1,7 +1,30 @@
-"""Optax optimizers and learning-rate schedules from the config's `optim` section."""
+"""Optax optimizers and learning-rate schedules from the config's `optim` section.
+
+Fine-tuning knobs: `freeze` (a regex over parameter paths like 'encoder/block_0/attn/query';
+matching parameters get zero updates — a linear probe is `freeze='^(?!head/)'`) and
+`layer_decay` (layer-wise learning-rate decay: block_i of L is scaled by decay**(L - i),
+embeddings by decay**(L + 1), everything else by 1).
+"""
+
+import re
 
 import jax
 import optax
+
+
+def param_paths(params):
+    """The tree of 'a/b/c' path strings of a parameter tree."""
+    return jax.tree_util.tree_map_with_path(
+        lambda path, _: '/'.join(str(getattr(k, 'key', k)) for k in path), params)
+
+
+def _layer_scale(path: str, num_layers: int, decay: float) -> float:
+    block = re.search(r'(?:^|/)block_(\d+)/', path)
+    if block:
+        return decay ** (num_layers - int(block.group(1)))
+    if re.search(r'(?:^|/)(embed|pos_embedding|token_type|embed_ln)', path):
+        return decay ** (num_layers + 1)
+    return 1.0
 
 
 def make_schedule(o, total_steps: int) -> optax.Schedule:
@@ -25,8 +48,8 @@ def _decay_mask(params):
     return jax.tree.map(lambda p: p.ndim >= 2, params)
 
 
-def make_optimizer(o, total_steps: int):
-    """Returns (optax transform, schedule): clipping, then AdamW or SGD with momentum."""
+def make_optimizer(o, total_steps: int, num_layers: int = 0):
+    """Returns (optax transform, schedule): clipping, AdamW or SGD, layer decay, freezing."""
     schedule = make_schedule(o, total_steps)
     if o.name == 'adamw':
         opt = optax.adamw(schedule, b1=o.b1, b2=o.b2, eps=o.eps,
@@ -36,4 +59,22 @@ def make_optimizer(o, total_steps: int):
                           optax.sgd(schedule, momentum=o.momentum or None))
     if o.clip_norm > 0:
         opt = optax.chain(optax.clip_by_global_norm(o.clip_norm), opt)
+    if o.layer_decay != 1.0:
+        opt = optax.chain(opt, _layer_decay(num_layers, o.layer_decay))
+    if o.freeze:
+        pattern = re.compile(o.freeze)
+        labels = lambda params: jax.tree.map(
+            lambda p: 'frozen' if pattern.search(p) else 'train', param_paths(params))
+        opt = optax.multi_transform({'train': opt, 'frozen': optax.set_to_zero()}, labels)
     return opt, schedule
+
+
+def _layer_decay(num_layers: int, decay: float):
+    """Layer-wise lr decay: scales each update by its layer's factor (from its path)."""
+    def init(params):
+        return optax.EmptyState()
+
+    def update(updates, state, params=None):
+        factors = jax.tree.map(lambda p: _layer_scale(p, num_layers, decay), param_paths(updates))
+        return jax.tree.map(lambda u, f: u * f, updates, factors), state
+    return optax.GradientTransformation(init, update)

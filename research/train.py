@@ -100,7 +100,7 @@ def evaluate(eval_step, params, data, mesh) -> dict:
 def init_state(task, config, vocab_size: int, mesh):
     """(model, tx, schedule, abstract state with shardings, jitted sharded init fn)."""
     model = task.build_model(config, vocab_size)
-    tx, schedule = make_optimizer(config.optim, config.total_steps)
+    tx, schedule = make_optimizer(config.optim, config.total_steps, config.model.num_layers)
 
     def init(rng):
         params = model.init({'params': rng}, *task.dummy_inputs(config), train=False)['params']
@@ -108,9 +108,12 @@ def init_state(task, config, vocab_size: int, mesh):
 
     boxed = jax.eval_shape(init, jax.random.key(0))
     shardings = sharding.logical_shardings(boxed, mesh, config.mesh.rules)
-    abstract = jax.tree.map(lambda a, s: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
-                            nn.unbox(boxed), shardings)
-    init_fn = jax.jit(lambda r: nn.unbox(init(r)), out_shardings=shardings)
+    # `shardings` is a prefix of the state: it has a leaf where the state has an empty node
+    # (optax.MaskedNode for frozen params), which is kept as is.
+    abstract = jax.tree.map(
+        lambda s, a: a if isinstance(a, optax.MaskedNode) else jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
+        shardings, nn.unbox(boxed))
+    init_fn = jax.jit(lambda r: nn.unbox(init(r)), out_shardings=jax.tree.map(lambda a: a.sharding, abstract))
     return model, tx, schedule, abstract, init_fn
 
 
@@ -131,6 +134,25 @@ def _restore(config, workdir, abstract):
         if restored is None:
             raise FileNotFoundError(f'config.resume={config.resume!r} holds no checkpoint')
     return mngr, restored
+
+
+def _init_from(config, task, state, abstract, tx, log):
+    """A fresh state whose params come from config.init_from where path and shape match."""
+    if config.init_from.startswith('hf:'):
+        loaded = task.load_hf(config, config.init_from[3:])
+    else:
+        src = config.init_from
+        src = os.path.join(src, 'checkpoints') if os.path.isdir(os.path.join(src, 'checkpoints')) else src
+        loaded = checkpoint.load_params(src)[1]
+    params, report = checkpoint.merge_params(jax.device_get(state.params), loaded)
+    if not report['loaded']:
+        raise ValueError(f'config.init_from={config.init_from!r} shares no parameter (path and '
+                         f'shape) with this model; e.g. it has {report["unused"][:3]}')
+    log(f"init_from {config.init_from}: {len(report['loaded'])} tensors loaded, "
+        f"{len(report['new'])} new ({', '.join(report['new'][:4])}{', …' if len(report['new']) > 4 else ''}), "
+        f"{len(report['unused'])} unused")
+    state_sh = jax.tree.map(lambda a: a.sharding, abstract)
+    return jax.jit(lambda p: TrainState(jnp.zeros((), jnp.int32), p, tx.init(p)), out_shardings=state_sh)(params)
 
 
 class _StepLog:
@@ -202,6 +224,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
     init_rng, train_rng = jax.random.split(jax.random.key(config.seed))
     if state is None:
         state = init_fn(init_rng)
+        if config.init_from:
+            state = _init_from(config, task, state, abstract, tx, log)
 
     writer = MetricWriter(workdir)
     peak = (config.peak_flops or flops.measure_matmul_peak()) * jax.device_count()

@@ -79,3 +79,24 @@ def test_downsampling_keeps_a_fraction_of_one_class(bbc):
     assert down.train_counts[business] == round(0.1 * full.train_counts[business])
     others = np.arange(len(full.class_names)) != business
     np.testing.assert_array_equal(down.train_counts[others], full.train_counts[others])
+
+
+def test_init_from_and_linear_probe(bbc, tmp_path):
+    """Params come from init_from; with everything but the head frozen only the head moves."""
+    from research import checkpoint
+    a, b = str(tmp_path / 'a'), str(tmp_path / 'b')
+    train_and_evaluate(bag_config(bbc, total_steps=4), a)
+    probe = bag_config(bbc, total_steps=3, init_from=a, optim__freeze='^(?!head/)')
+    train_and_evaluate(probe, b)
+    pa = checkpoint.load_params(os.path.join(a, 'checkpoints'))[1]
+    pb = checkpoint.load_params(os.path.join(b, 'checkpoints'))[1]
+    np.testing.assert_array_equal(pa['embed']['embedding'], pb['embed']['embedding'])
+    assert not np.array_equal(pa['head']['kernel'], pb['head']['kernel'])
+
+
+def test_layer_decay_scales():
+    from research.optim import _layer_scale
+    assert _layer_scale('encoder/block_5/mlp/wi/kernel', 6, 0.5) == 0.5
+    assert _layer_scale('block_0/attn/query', 6, 0.5) == 0.5 ** 6
+    assert _layer_scale('encoder/embed/embedding', 6, 0.5) == 0.5 ** 7
+    assert _layer_scale('head/kernel', 6, 0.5) == 1.0
