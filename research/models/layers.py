@@ -25,14 +25,15 @@ def constrain(x, names):
 
 
 class LayerNorm(nn.Module):
-    """LayerNorm with logically named parameters."""
+    """LayerNorm with logically named parameters (BERT checkpoints use epsilon=1e-12)."""
+    epsilon: float = 1e-6
     dtype: Dtype = jnp.float32
     param_dtype: Dtype = jnp.float32
 
     @nn.compact
     def __call__(self, x):
         return nn.LayerNorm(
-            epsilon=1e-6, dtype=self.dtype, param_dtype=self.param_dtype,
+            epsilon=self.epsilon, dtype=self.dtype, param_dtype=self.param_dtype,
             scale_init=partitioned(nn.initializers.ones, ('embed',)),
             bias_init=partitioned(nn.initializers.zeros, ('embed',)))(x)
 
@@ -70,7 +71,10 @@ def rotary(x, positions, base: float = 10_000.0):
 
 
 class Attention(nn.Module):
-    """Multi-head self-attention with an optional causal mask and KV cache.
+    """Multi-head self-attention with optional causal/padding masks and a KV cache.
+
+    `mask` (bool, True = may attend) broadcasts to [B, 1, T, S]; a key-padding mask is
+    `input_mask[:, None, None, :]`. It is combined with the causal (or cache) mask.
 
     In decode mode the module keeps `cached_key`/`cached_value` [B, S_max, H, K] in the
     'cache' collection; `decode_index` is the position the current tokens are written at.
@@ -84,7 +88,7 @@ class Attention(nn.Module):
     decode: bool = False
 
     @nn.compact
-    def __call__(self, x, positions, *, train: bool = False, decode_index=None):
+    def __call__(self, x, positions, *, train: bool = False, decode_index=None, mask=None):
         d = x.shape[-1]
         k_dim = d // self.num_heads
 
@@ -100,11 +104,15 @@ class Attention(nn.Module):
         if self.use_rotary:
             q, k = rotary(q, positions), rotary(k, positions)
         t = x.shape[1]
-        mask = None
+        structural = None
         if self.decode:
-            k, v, mask = self._update_cache(k, v, decode_index)
+            k, v, structural = self._update_cache(k, v, decode_index)
         elif self.causal:
-            mask = jnp.tril(jnp.ones((t, t), dtype=bool))[None, None]
+            structural = jnp.tril(jnp.ones((t, t), dtype=bool))[None, None]
+        if mask is None:
+            mask = structural
+        elif structural is not None:
+            mask = jnp.logical_and(mask, structural)
         logits = jnp.einsum('bthk,bshk->bhts', q, k, preferred_element_type=jnp.float32) / jnp.sqrt(k_dim)
         if mask is not None:
             logits = jnp.where(mask, logits, jnp.finfo(jnp.float32).min)
@@ -128,12 +136,19 @@ class Attention(nn.Module):
         return cached_k.value, cached_v.value, mask
 
 
+ACTIVATIONS = {
+    'gelu': lambda h: nn.gelu(h, approximate=True),  # tanh approximation (GPT-2)
+    'gelu_exact': lambda h: nn.gelu(h, approximate=False),  # erf GELU (BERT, MiniLM)
+}
+
+
 class Mlp(nn.Module):
-    """Position-wise feed-forward: D -> F (GELU) -> D."""
+    """Position-wise feed-forward: D -> F (activation) -> D; see ACTIVATIONS."""
     mlp_dim: int
     dtype: Dtype = jnp.float32
     param_dtype: Dtype = jnp.float32
     dropout: float = 0.0
+    activation: str = 'gelu'
 
     @nn.compact
     def __call__(self, x, *, train: bool = False):
@@ -141,7 +156,9 @@ class Mlp(nn.Module):
         h = nn.Dense(self.mlp_dim, dtype=self.dtype, param_dtype=self.param_dtype, name='wi',
                      kernel_init=partitioned(init_normal, ('embed', 'mlp')),
                      bias_init=partitioned(nn.initializers.zeros, ('mlp',)))(x)
-        h = nn.gelu(h)
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f'unknown activation {self.activation!r}; one of {sorted(ACTIVATIONS)}')
+        h = ACTIVATIONS[self.activation](h)
         h = constrain(h, ('batch', 'length', 'mlp'))
         h = nn.Dropout(self.dropout)(h, deterministic=not train)
         return nn.Dense(d, dtype=self.dtype, param_dtype=self.param_dtype, name='wo',
@@ -150,7 +167,13 @@ class Mlp(nn.Module):
 
 
 class Block(nn.Module):
-    """One pre-LN transformer layer: x + attn(ln(x)), then x + mlp(ln(x))."""
+    """One transformer layer.
+
+    pre_norm=True (default): x + attn(ln1(x)), then x + mlp(ln2(x)).
+    pre_norm=False (original BERT, post-LN): ln1(x + attn(x)), then ln2(x + mlp(x)).
+    `mask` is the attention mask (see Attention); it is the last positional argument so
+    that `nn.remat(Block, static_argnums=(3,))` keeps `train` static.
+    """
     num_heads: int
     mlp_dim: int
     dtype: Dtype = jnp.float32
@@ -159,15 +182,24 @@ class Block(nn.Module):
     causal: bool = True
     use_rotary: bool = False
     decode: bool = False
+    pre_norm: bool = True
+    layer_norm_epsilon: float = 1e-6
+    activation: str = 'gelu'
 
     @nn.compact
-    def __call__(self, x, positions, train: bool = False, decode_index=None):
+    def __call__(self, x, positions, train: bool = False, decode_index=None, mask=None):
         kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
         drop = lambda y: nn.Dropout(self.dropout)(y, deterministic=not train)
         attn = Attention(self.num_heads, dropout=self.dropout, causal=self.causal,
                          use_rotary=self.use_rotary, decode=self.decode, name='attn', **kw)
-        x = x + drop(attn(LayerNorm(name='ln1', **kw)(x), positions, train=train,
-                          decode_index=decode_index))
-        x = x + drop(Mlp(self.mlp_dim, dropout=self.dropout, name='mlp', **kw)(
-            LayerNorm(name='ln2', **kw)(x), train=train))
+        mlp = Mlp(self.mlp_dim, dropout=self.dropout, activation=self.activation, name='mlp', **kw)
+        ln1 = LayerNorm(self.layer_norm_epsilon, name='ln1', **kw)
+        ln2 = LayerNorm(self.layer_norm_epsilon, name='ln2', **kw)
+        attend = lambda y: attn(y, positions, train=train, decode_index=decode_index, mask=mask)
+        if self.pre_norm:
+            x = x + drop(attend(ln1(x)))
+            x = x + drop(mlp(ln2(x), train=train))
+        else:
+            x = ln1(x + drop(attend(x)))
+            x = ln2(x + drop(mlp(x, train=train)))
         return constrain(x, ('batch', 'length', 'embed'))

@@ -1,0 +1,214 @@
+"""BERT-style bidirectional encoder and its task heads (MLM, sequence/token cls, span QA).
+
+Two flavours share one module: `pre_norm=False, positions='learned'` is the original BERT
+layout (embedding LayerNorm, post-LN blocks; Hugging Face checkpoints load into it, see
+research.convert.hf_bert); `pre_norm=True, positions='rotary'` is the modern option (pre-LN
+blocks, rotary positions, a final LayerNorm). Heads are separate modules applied to the
+encoder's hidden states, so a task picks its head without touching the encoder.
+"""
+
+from typing import Any
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from research.models import layers
+
+NEG_INF = -1e9  # masks logits without producing inf in a float32 loss
+
+
+def dense(features, names, name, dtype=jnp.float32, param_dtype=jnp.float32):
+    """A Dense layer whose kernel/bias carry logical axis `names` (kernel) / names[-1]."""
+    return nn.Dense(features, dtype=dtype, param_dtype=param_dtype, name=name,
+                    kernel_init=layers.partitioned(layers.init_normal, names),
+                    bias_init=layers.partitioned(nn.initializers.zeros, names[-1:]))
+
+
+class Encoder(nn.Module):
+    """Tokens [B, T] -> hidden states [B, T, D] (and pooled [B, D] when `pooler`).
+
+    `input_mask` [B, T] (1/True = real token) masks padded keys; `token_types` [B, T]
+    index the segment embedding (zeros when omitted; `type_vocab_size=0` disables it).
+    """
+    vocab_size: int
+    num_layers: int
+    d_model: int
+    num_heads: int
+    mlp_dim: int
+    max_len: int = 512
+    type_vocab_size: int = 2
+    positions: str = 'learned'  # or 'rotary'
+    pre_norm: bool = False  # False: BERT post-LN (+ embedding LN); True: pre-LN + final LN
+    layer_norm_epsilon: float = 1e-12
+    activation: str = 'gelu_exact'
+    pooler: bool = False  # BERT pooler: tanh(dense(h[:, 0]))
+    dropout: float = 0.0
+    dtype: Any = jnp.float32
+    param_dtype: Any = jnp.float32
+    remat: bool = False
+
+    @nn.compact
+    def __call__(self, tokens, input_mask=None, token_types=None, *, train: bool = False):
+        if self.positions not in ('learned', 'rotary'):
+            raise ValueError(f"positions must be 'learned' or 'rotary', got {self.positions!r}")
+        kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
+        b, t = tokens.shape
+        positions = jnp.broadcast_to(jnp.arange(t), (b, t))
+
+        x = layers.Embed(self.vocab_size, self.d_model, name='embed', **kw)(tokens)
+        if self.positions == 'learned':
+            x = x + self._table('pos_embedding', self.max_len, positions)
+        if self.type_vocab_size:
+            types = jnp.zeros_like(tokens) if token_types is None else token_types
+            x = x + self._table('type_embedding', self.type_vocab_size, types)
+        if not self.pre_norm:
+            x = layers.LayerNorm(self.layer_norm_epsilon, name='embed_ln', **kw)(x)
+        x = nn.Dropout(self.dropout)(x, deterministic=not train)
+        x = layers.constrain(x, ('batch', 'length', 'embed'))
+
+        mask = None if input_mask is None else input_mask.astype(bool)[:, None, None, :]
+        block = nn.remat(layers.Block, static_argnums=(3,)) if self.remat else layers.Block
+        for i in range(self.num_layers):
+            x = block(self.num_heads, self.mlp_dim, dropout=self.dropout, causal=False,
+                      use_rotary=self.positions == 'rotary', pre_norm=self.pre_norm,
+                      layer_norm_epsilon=self.layer_norm_epsilon, activation=self.activation,
+                      name=f'block_{i}', **kw)(x, positions, train, None, mask)
+        if self.pre_norm:
+            x = layers.LayerNorm(self.layer_norm_epsilon, name='ln_f', **kw)(x)
+        if not self.pooler:
+            return x
+        pooled = jnp.tanh(dense(self.d_model, ('embed', 'embed_out'), 'pooler', **kw)(x[:, 0]))
+        return x, pooled
+
+    def _table(self, name, rows, ids):
+        """Looks `ids` up in a learned [rows, D] table (positions or token types)."""
+        table = self.param(name, layers.partitioned(layers.init_normal, (None, 'embed')),
+                           (rows, self.d_model), self.param_dtype)
+        return jnp.take(table, ids, axis=0).astype(self.dtype)
+
+    def embedding_table(self):
+        """The token embedding [V, D] (after the encoder ran), to tie an MlmHead to it."""
+        return nn.unbox(self.variables['params']['embed']['embedding'])
+
+
+class MlmHead(nn.Module):
+    """Masked-LM head: dense + GELU + LN, then the tied token embedding + a bias.
+
+    Call with hidden [B, T, D] and the encoder's embedding table [V, D] (e.g.
+    `params['embed']['embedding']`, or `encoder.embedding_table()` inside a parent module);
+    returns float32 logits [B, T, V].
+    """
+    layer_norm_epsilon: float = 1e-12
+    activation: str = 'gelu_exact'
+    dtype: Any = jnp.float32
+    param_dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, x, embedding):
+        kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
+        vocab_size, d = embedding.shape
+        h = dense(d, ('embed', 'embed_out'), 'transform', **kw)(x)
+        h = layers.ACTIVATIONS[self.activation](h)
+        h = layers.LayerNorm(self.layer_norm_epsilon, name='ln', **kw)(h)
+        logits = jnp.einsum('...d,vd->...v', h, embedding.astype(self.dtype),
+                            preferred_element_type=jnp.float32)
+        bias = self.param('bias', layers.partitioned(nn.initializers.zeros, ('vocab',)),
+                          (vocab_size,), self.param_dtype)
+        return logits + bias.astype(jnp.float32)
+
+
+def pool(hidden, input_mask=None, mode: str = 'cls'):
+    """hidden [B, T, D] -> [B, D]: the first ([CLS]) token, or the mean over real tokens."""
+    if mode == 'cls':
+        return hidden[:, 0]
+    if mode != 'mean':
+        raise ValueError(f"pooling must be 'cls' or 'mean', got {mode!r}")
+    if input_mask is None:
+        return hidden.mean(axis=1)
+    weights = input_mask.astype(jnp.float32)[..., None]
+    total = (hidden.astype(jnp.float32) * weights).sum(axis=1)
+    return (total / jnp.maximum(weights.sum(axis=1), 1.0)).astype(hidden.dtype)
+
+
+class SequenceClassifier(nn.Module):
+    """Pooled hidden state -> dropout -> dense -> float32 logits [B, num_classes].
+
+    Takes hidden [B, T, D] (pooled by `pooling`, over `input_mask` for 'mean') or an
+    already pooled [B, D] (e.g. the encoder's BERT pooler output).
+    """
+    num_classes: int
+    pooling: str = 'cls'  # or 'mean'
+    dropout: float = 0.0
+    dtype: Any = jnp.float32
+    param_dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, hidden, input_mask=None, *, train: bool = False):
+        x = hidden if hidden.ndim == 2 else pool(hidden, input_mask, self.pooling)
+        x = nn.Dropout(self.dropout)(x, deterministic=not train)
+        out = dense(self.num_classes, ('embed', 'classes'), 'classifier',
+                    self.dtype, self.param_dtype)(x)
+        return out.astype(jnp.float32)
+
+
+class TokenClassifier(nn.Module):
+    """Per-token dropout -> dense: hidden [B, T, D] -> float32 logits [B, T, num_classes]."""
+    num_classes: int
+    dropout: float = 0.0
+    dtype: Any = jnp.float32
+    param_dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, hidden, *, train: bool = False):
+        x = nn.Dropout(self.dropout)(hidden, deterministic=not train)
+        out = dense(self.num_classes, ('embed', 'classes'), 'classifier',
+                    self.dtype, self.param_dtype)(x)
+        return out.astype(jnp.float32)
+
+
+class SpanHead(nn.Module):
+    """Extractive QA: hidden [B, T, D] -> (start, end) float32 logits [B, T] each.
+
+    Positions where `input_mask` is 0 get NEG_INF, so a softmax over T ignores padding.
+    """
+    dtype: Any = jnp.float32
+    param_dtype: Any = jnp.float32
+
+    @nn.compact
+    def __call__(self, hidden, input_mask=None):
+        logits = dense(2, ('embed', 'classes'), 'span', self.dtype, self.param_dtype)(hidden)
+        logits = logits.astype(jnp.float32)
+        if input_mask is not None:
+            logits = jnp.where(input_mask.astype(bool)[..., None], logits, NEG_INF)
+        return logits[..., 0], logits[..., 1]
+
+
+HF_ACTIVATIONS = {'gelu': 'gelu_exact', 'gelu_new': 'gelu', 'gelu_pytorch_tanh': 'gelu'}
+
+
+def bert_config_to_kwargs(hf_config: dict, pooler: bool = True) -> dict:
+    """Encoder keyword arguments for a Hugging Face BERT `config.json` dict.
+
+    The result builds the BERT layout (post-LN, learned positions); `pooler` says whether
+    the checkpoint has `pooler.dense.*` (BertModel does; MLM-only checkpoints do not).
+    """
+    act = hf_config.get('hidden_act', 'gelu')
+    if act not in HF_ACTIVATIONS:
+        raise ValueError(f'unsupported hidden_act {act!r}; supported: {sorted(HF_ACTIVATIONS)}')
+    pos_type = hf_config.get('position_embedding_type', 'absolute')
+    if pos_type != 'absolute':
+        raise ValueError(f"unsupported position_embedding_type {pos_type!r}; only 'absolute'")
+    return dict(
+        vocab_size=hf_config['vocab_size'],
+        num_layers=hf_config['num_hidden_layers'],
+        d_model=hf_config['hidden_size'],
+        num_heads=hf_config['num_attention_heads'],
+        mlp_dim=hf_config['intermediate_size'],
+        max_len=hf_config['max_position_embeddings'],
+        type_vocab_size=hf_config.get('type_vocab_size', 2),
+        layer_norm_epsilon=hf_config.get('layer_norm_eps', 1e-12),
+        activation=HF_ACTIVATIONS[act],
+        positions='learned',
+        pre_norm=False,
+        pooler=pooler,
+    )
