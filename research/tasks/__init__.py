@@ -3,7 +3,7 @@
 import importlib
 
 TASKS = ('lm', 'classify')
-ARCHS = {'lm': ('gpt',), 'classify': ('bag',)}  # model.arch choices per task
+ARCHS = {'lm': ('gpt',), 'classify': ('bag', 'bert')}  # model.arch choices per task
 
 
 def get(name: str):

@@ -1,12 +1,15 @@
 """Text classification: one label per text; accuracy, macro-F1 and a confusion matrix.
 
-Models: 'bag' (bag of embeddings, the floor of every table). Class weighting lives in the
+Models: 'bag' (bag of embeddings, the floor of every table) and 'bert' (the BERT-layout
+encoder + a pooled linear head; `init_from='hf:DIR'` loads e.g. MiniLM into it, the head
+starts fresh). Class weighting lives in the
 training batches' `weights` (see research/data/classify.py), so the loss is the plain
 weighted mean and the trainer stays task-agnostic.
 """
 
 import os
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -15,8 +18,11 @@ import optax
 from research import plots
 from research.data import sources
 from research.data.classify import ClassifyData
+from research.convert.hf_bert import load_hf_bert
 from research.models.bag import BagOfEmbeddings
+from research.models.encoder import Encoder, SequenceClassifier
 from research.text import vocab as vocab_lib
+from research.text.wordpiece import WordPiece
 from research.text.words import WordTokenizer
 
 HEADLINE = 'val/accuracy'
@@ -30,19 +36,49 @@ def class_names(config) -> list:
 
 
 def load_vocab(config):
+    """Our word vocabulary, or a BERT WordPiece vocab.txt (config.data.tokenizer)."""
+    if config.data.tokenizer == 'wordpiece':
+        return WordPiece.load(config.data.vocab_path, lowercase=config.data.lowercase)
     return vocab_lib.Vocab.load(config.data.vocab_path)
 
 
+class TextClassifier(nn.Module):
+    """Encoder -> pooled hidden state -> linear head (params: 'encoder', 'head')."""
+    encoder: nn.Module
+    num_classes: int
+    pooling: str
+    dropout: float
+
+    @nn.compact
+    def __call__(self, tokens, mask, *, train: bool = False):
+        hidden = self.encoder(tokens, mask, train=train)
+        return SequenceClassifier(self.num_classes, self.pooling, self.dropout, name='head')(
+            hidden, mask, train=train)
+
+
 def build_model(config, vocab_size: int):
-    m = config.model
-    return BagOfEmbeddings(vocab_size, m.d_model, len(class_names(config)), m.dropout,
-                           jnp.dtype(m.dtype), jnp.dtype(m.param_dtype))
+    m, n = config.model, len(class_names(config))
+    kw = dict(dtype=jnp.dtype(m.dtype), param_dtype=jnp.dtype(m.param_dtype))
+    if m.arch == 'bag':
+        return BagOfEmbeddings(vocab_size, m.d_model, n, m.dropout, **kw)
+    encoder = Encoder(vocab_size, m.num_layers, m.d_model, m.num_heads, m.mlp_dim, m.max_len,
+                      dropout=m.dropout, remat=m.remat, name='encoder', **kw)
+    return TextClassifier(encoder, n, m.pooling, m.dropout)
+
+
+def load_hf(config, path: str) -> dict:
+    """A Hugging Face BERT checkpoint as a params tree for the 'bert' model."""
+    return {'encoder': load_hf_bert(path)[0]}
 
 
 def make_data(config, vocab, rows, eval_rows, data_state=None) -> ClassifyData:
-    tokenizer = WordTokenizer(config.data.lowercase, config.data.normalize_numbers)
-    return ClassifyData(config, lambda text: vocab.encode(tokenizer.tokenize(text)),
-                        class_names(config), rows, eval_rows, data_state)
+    n = config.data.seq_len
+    if config.data.tokenizer == 'wordpiece':
+        encode = lambda text: [vocab.cls_id] + vocab.encode(text, add_special_tokens=False)[:n - 2] + [vocab.sep_id]
+    else:
+        tokenizer = WordTokenizer(config.data.lowercase, config.data.normalize_numbers)
+        encode = lambda text: vocab.encode(tokenizer.tokenize(text))
+    return ClassifyData(config, encode, class_names(config), rows, eval_rows, data_state)
 
 
 def baselines(config, data) -> dict:
@@ -82,8 +118,14 @@ def dummy_inputs(config):
 
 
 def flops_per_token(params, config) -> float:
-    """Bag of embeddings: a lookup and an average per token; the head runs once per text."""
-    return 2.0 * config.model.d_model + 6.0 * params['head']['kernel'].size / config.data.seq_len
+    """6 * matmul params (+ 12 * L * T * D attention for encoders); lookups are free."""
+    if config.model.arch == 'bag':
+        return 2.0 * config.model.d_model + 6.0 * params['head']['kernel'].size / config.data.seq_len
+    tables = ('embed', 'pos_embedding', 'type_embedding')
+    n = sum(x.size for k, v in params['encoder'].items() if k not in tables for x in jax.tree.leaves(v))
+    n += sum(x.size for x in jax.tree.leaves(params['head']))
+    m = config.model
+    return 6.0 * n + 12.0 * m.num_layers * config.data.seq_len * m.d_model
 
 
 def write_outputs(config, params, vocab, workdir: str, rng, eval_sums):
