@@ -69,11 +69,15 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.max_eval_sequences = 0  # 0: the whole eval split
     c.data.unigram_baseline = False  # fit a unigram model on train, report its val perplexity
     c.data.label_key = 'label'  # classification tasks
+    c.data.mask_rate = 0.15  # mlm: fraction of words selected
+    c.data.whole_word = True  # mlm: select whole words (all their pieces)
     c.data.tokenizer = 'words'  # 'words' (vocab_path: our word vocab) or 'wordpiece' (a BERT vocab.txt)
     c.data.train_class_fraction = ()  # e.g. (('business', 0.1),): keep 10% of that class in train
 
     c.model = ml_collections.ConfigDict()
-    c.model.arch = 'gpt'  # lm: 'gpt'; classify: 'bag' (bag of embeddings) or 'bert' (BERT layout encoder)
+    # lm: 'gpt'; classify: 'bag' (bag of embeddings) or 'bert'; mlm: 'bert' (BERT layout) or
+    # 'encoder' (pre-LN, rotary)
+    c.model.arch = 'gpt'
     c.model.pooling = 'mean'  # classify with an encoder: 'mean' over real tokens or 'cls'
     # Dims of the 'tiny' size; experiments take `size=NAME` (research/models/sizes.py).
     c.model.num_layers = 2

@@ -15,8 +15,11 @@ import numpy as np
 from research.data import sources
 
 
-def encode_split(config, split: str, encode, stats: collections.Counter):
-    """(ids [N, T] int32, mask [N, T] bool, labels [N] int32) for one split, in stored order."""
+def encode_split(config, split: str, encode, stats: collections.Counter, end_id=None):
+    """(ids [N, T] int32, mask [N, T] bool, labels [N] int32) for one split, in stored order.
+
+    Texts longer than seq_len are cut (and counted); `end_id` (e.g. [SEP]) stays last.
+    """
     d = config.data
     ds = sources.load_split(d.name, split, d.data_dir or None)
     ids, labels = [], []
@@ -25,8 +28,10 @@ def encode_split(config, split: str, encode, stats: collections.Counter):
         if text is None:  # empty documents are counted and dropped
             continue
         piece_ids = encode(text)
-        stats['truncated'] += len(piece_ids) > d.seq_len
-        ids.append(piece_ids[:d.seq_len])
+        if len(piece_ids) > d.seq_len:
+            stats['truncated'] += 1
+            piece_ids = piece_ids[:d.seq_len - 1] + [end_id] if end_id is not None else piece_ids[:d.seq_len]
+        ids.append(piece_ids)
         labels.append(int(ex[d.label_key]))
     if not ids:
         raise ValueError(f'split {split!r} of {d.name!r} has no non-empty texts ({dict(stats)})')
@@ -53,16 +58,16 @@ class ClassifyData:
     """Train iterator, evaluation batches and label statistics for one classification config."""
 
     def __init__(self, config, encode, class_names, rows: slice, eval_rows: slice,
-                 data_state: dict | None = None):
+                 data_state: dict | None = None, end_id=None):
         d = config.data
         self.config, self.class_names, self._eval_rows = config, list(class_names), eval_rows
         self.train_stats, self.eval_stats = collections.Counter(), collections.Counter()
-        ids, mask, labels = encode_split(config, d.train_split, encode, self.train_stats)
+        ids, mask, labels = encode_split(config, d.train_split, encode, self.train_stats, end_id)
         ids, mask, labels = self._downsample(ids, mask, labels)
         self.train_counts = np.bincount(labels, minlength=len(self.class_names))
         self.weights = class_weights(config, self.train_counts)
         self._train = (ids, mask, labels)
-        self._eval = encode_split(config, d.eval_split, encode, self.eval_stats)
+        self._eval = encode_split(config, d.eval_split, encode, self.eval_stats, end_id)
         self.train = ExampleIterator(self._train, self.weights, config.batch_size, rows,
                                      config.seed, data_state)
 

@@ -116,7 +116,7 @@ class LMData:
 
     def __init__(self, config, vocab, rows: slice, eval_rows: slice, data_state: dict | None = None):
         d = config.data
-        self.config, self.vocab, self._eval_rows = config, vocab, eval_rows
+        self.config, self.vocab, self.train_rows, self.eval_rows = config, vocab, rows, eval_rows
         self.tokenizer = WordTokenizer(lowercase=d.lowercase, normalize_numbers=d.normalize_numbers)
         self.train_stats = collections.Counter()
         self.eval_stats = collections.Counter()
@@ -167,7 +167,7 @@ class LMData:
             if len(chunk) < n:
                 pad = np.full((n - len(chunk), chunk.shape[1]), vocab_lib.PAD_ID, np.int32)
                 chunk = np.concatenate([chunk, pad])
-            yield to_batch(chunk[self._eval_rows])
+            yield to_batch(chunk[self.eval_rows])
 
     def unigram_perplexity(self) -> float:
         """Perplexity on the eval windows of an add-one unigram model fitted on one train epoch."""

@@ -212,3 +212,14 @@ def bert_config_to_kwargs(hf_config: dict, pooler: bool = True) -> dict:
         pre_norm=False,
         pooler=pooler,
     )
+
+
+class MaskedLM(nn.Module):
+    """Encoder + MLM head tied to its token embedding (params: 'encoder', 'mlm')."""
+    encoder: nn.Module
+
+    @nn.compact
+    def __call__(self, tokens, input_mask=None, *, train: bool = False):
+        hidden = self.encoder(tokens, input_mask, train=train)
+        return MlmHead(self.encoder.layer_norm_epsilon, self.encoder.activation, self.encoder.dtype,
+                       self.encoder.param_dtype, name='mlm')(hidden, self.encoder.embedding_table())

@@ -72,13 +72,12 @@ def load_hf(config, path: str) -> dict:
 
 
 def make_data(config, vocab, rows, eval_rows, data_state=None) -> ClassifyData:
-    n = config.data.seq_len
     if config.data.tokenizer == 'wordpiece':
-        encode = lambda text: [vocab.cls_id] + vocab.encode(text, add_special_tokens=False)[:n - 2] + [vocab.sep_id]
-    else:
-        tokenizer = WordTokenizer(config.data.lowercase, config.data.normalize_numbers)
-        encode = lambda text: vocab.encode(tokenizer.tokenize(text))
-    return ClassifyData(config, encode, class_names(config), rows, eval_rows, data_state)
+        return ClassifyData(config, vocab.encode, class_names(config), rows, eval_rows, data_state,
+                            end_id=vocab.sep_id)
+    tokenizer = WordTokenizer(config.data.lowercase, config.data.normalize_numbers)
+    return ClassifyData(config, lambda text: vocab.encode(tokenizer.tokenize(text)),
+                        class_names(config), rows, eval_rows, data_state)
 
 
 def baselines(config, data) -> dict:
