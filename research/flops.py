@@ -20,3 +20,10 @@ def measure_matmul_peak(n: int = 2048, chain: int = 8, repeats: int = 3, dtype=j
         run(a).block_until_ready()
         best = min(best, time.perf_counter() - t)
     return 2.0 * n ** 3 * chain / best
+
+
+def transformer_train_flops_per_token(matmul_params: int, model_config, seq_len: int) -> float:
+    """Training FLOPs per token: 6 per matmul parameter (forward + backward) plus
+    12 * layers * seq_len * d_model for the attention score and value matmuls."""
+    m = model_config
+    return 6.0 * matmul_params + 12.0 * m.num_layers * seq_len * m.d_model

@@ -232,12 +232,12 @@ def train_and_evaluate(config, workdir: str) -> dict:
     step_flops = task.flops_per_token(state.params, config) * config.batch_size * config.data.seq_len
     steps = _StepLog(task, config, writer, step_flops, peak)
     # Steps are traced with the mesh and logical rules in scope (activation constraints).
-    # Init and sampling stay outside: flax would also constrain DenseGeneral's flattened
-    # kernel at init, whose rank differs from its logical names.
+    # Init stays outside (jit's out_shardings place the params; flax would also constrain
+    # initializer outputs there) and so does end-of-run sampling (a one-device decode loop).
     try:
         with sharding.context(mesh, config.mesh.rules):
-            state, step, final, final_sums = _loop(config, task, model, tx, schedule, abstract, mesh, data,
-                                       state, start, mngr, writer, steps, train_rng, log)
+            state, step, final, final_sums = _loop(config, task, model, tx, schedule, abstract, mesh,
+                                                   data, state, start, mngr, writer, steps, train_rng, log)
     finally:
         mngr.wait_until_finished()
         mngr.close()

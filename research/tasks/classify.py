@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from research import plots
+from research import flops, plots
 from research.data import sources
 from research.data.classify import ClassifyData
 from research.convert.hf_bert import load_hf_bert
@@ -123,8 +123,7 @@ def flops_per_token(params, config) -> float:
     tables = ('embed', 'pos_embedding', 'type_embedding')
     n = sum(x.size for k, v in params['encoder'].items() if k not in tables for x in jax.tree.leaves(v))
     n += sum(x.size for x in jax.tree.leaves(params['head']))
-    m = config.model
-    return 6.0 * n + 12.0 * m.num_layers * config.data.seq_len * m.d_model
+    return flops.transformer_train_flops_per_token(n, config.model, config.data.seq_len)
 
 
 def write_outputs(config, params, vocab, workdir: str, rng, eval_sums):

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import optax
 from jax.experimental import multihost_utils
 
-from research import sampling
+from research import flops, sampling
 from research.data.lm import LMData
 from research.models.decoder import Decoder
 from research.text import vocab as vocab_lib
@@ -84,8 +84,7 @@ def flops_per_token(params, config) -> float:
     n = sum(sizes.values()) - sizes.get('pos_embedding', 0)
     if not config.model.tie_embeddings:
         n -= sizes['embed/embedding']
-    m = config.model
-    return 6.0 * n + 12.0 * m.num_layers * config.data.seq_len * m.d_model
+    return flops.transformer_train_flops_per_token(n, config.model, config.data.seq_len)
 
 
 def encode_prompt(text: str, tokenizer, vocab) -> list:

@@ -10,6 +10,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from research import flops
 from research.data.lm import LMData
 from research.data.mlm import MLMData
 from research.models.encoder import Encoder, MaskedLM
@@ -63,8 +64,7 @@ def flops_per_token(params, config) -> float:
     tables = ('pos_embedding', 'type_embedding')
     n = sum(x.size for k, v in params['encoder'].items() if k not in tables for x in jax.tree.leaves(v))
     n += sum(x.size for x in jax.tree.leaves(params['mlm']))
-    m = config.model
-    return 6.0 * n + 12.0 * m.num_layers * config.data.seq_len * m.d_model
+    return flops.transformer_train_flops_per_token(n, config.model, config.data.seq_len)
 
 
 def write_outputs(config, params, vocab, workdir, rng, eval_sums):
