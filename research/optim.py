@@ -22,7 +22,7 @@ def _layer_scale(path: str, num_layers: int, decay: float) -> float:
     block = re.search(r'(?:^|/)block_(\d+)/', path)
     if block:
         return decay ** (num_layers - int(block.group(1)))
-    if re.search(r'(?:^|/)(embed|pos_embedding|token_type|embed_ln)', path):
+    if re.search(r'(?:^|/)(embed|embed_ln|pos_embedding|type_embedding)(?:/|$)', path):
         return decay ** (num_layers + 1)
     return 1.0
 

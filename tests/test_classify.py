@@ -86,7 +86,7 @@ def test_init_from_and_linear_probe(bbc, tmp_path):
     from research import checkpoint
     a, b = str(tmp_path / 'a'), str(tmp_path / 'b')
     train_and_evaluate(bag_config(bbc, total_steps=4), a)
-    probe = bag_config(bbc, total_steps=3, init_from=a, optim__freeze='^(?!head/)')
+    probe = bag_config(bbc, total_steps=3, init_from=a, optim__freeze='^(?!head/)', optim__layer_decay=0.8)
     train_and_evaluate(probe, b)
     pa = checkpoint.load_params(os.path.join(a, 'checkpoints'))[1]
     pb = checkpoint.load_params(os.path.join(b, 'checkpoints'))[1]
@@ -99,7 +99,10 @@ def test_layer_decay_scales():
     assert _layer_scale('encoder/block_5/mlp/wi/kernel', 6, 0.5) == 0.5
     assert _layer_scale('block_0/attn/query', 6, 0.5) == 0.5 ** 6
     assert _layer_scale('encoder/embed/embedding', 6, 0.5) == 0.5 ** 7
+    assert _layer_scale('encoder/type_embedding', 6, 0.5) == 0.5 ** 7
+    assert _layer_scale('encoder/embed_ln/LayerNorm_0/scale', 6, 0.5) == 0.5 ** 7
     assert _layer_scale('head/kernel', 6, 0.5) == 1.0
+    assert _layer_scale('encoder/embedder_x', 6, 0.5) == 1.0
 
 
 def test_minilm_finetune_wiring(bbc, tmp_path, capsys):
