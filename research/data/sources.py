@@ -18,6 +18,7 @@ import tensorflow_datasets as tfds
 # Dataset name -> module that defines (and, on import, registers) its local builder.
 LOCAL_BUILDERS = types.MappingProxyType({
     'bbc_news': 'research.data.bbc_news',
+    'bible': 'research.data.bible',
 })
 
 
