@@ -1,4 +1,4 @@
-"""Fine-tune our own tiny word-level BERT (from experiments/pretrain/bbc_mlm.py) on BBC News.
+"""Fine-tune our own tiny word-level BERT (from experiments/pretrain/mlm.py) on BBC News.
 
 python -m research.main --config experiments/finetune/bbc_news_tiny.py:init=runs/bbc_mlm --workdir runs/bbc_tiny
 `init=` (empty) trains the same encoder from scratch, for comparison.
