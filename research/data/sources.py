@@ -19,6 +19,7 @@ import tensorflow_datasets as tfds
 LOCAL_BUILDERS = types.MappingProxyType({
     'bbc_news': 'research.data.bbc_news',
     'bible': 'research.data.bible',
+    'wordnet_wic': 'research.data.wordnet',
 })
 
 

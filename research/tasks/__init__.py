@@ -2,8 +2,8 @@
 
 import importlib
 
-TASKS = ('lm', 'classify', 'mlm')
-ARCHS = {'lm': ('gpt',), 'classify': ('bag', 'bert'), 'mlm': ('bert', 'encoder')}  # model.arch choices per task
+TASKS = ('lm', 'classify', 'tag', 'mlm')
+ARCHS = {'lm': ('gpt',), 'classify': ('bag', 'bert'), 'tag': ('bert',), 'mlm': ('bert', 'encoder')}  # model.arch choices per task
 
 
 def get(name: str):

@@ -7,6 +7,7 @@ training batches' `weights` (see research/data/classify.py), so the loss is the 
 weighted mean and the trainer stays task-agnostic.
 """
 
+import functools
 import os
 
 import flax.linen as nn
@@ -17,7 +18,7 @@ import optax
 
 from research import flops, plots
 from research.data import sources
-from research.data.classify import ClassifyData
+from research.data.classify import ClassifyData, encode_split
 from research.convert.hf_bert import load_hf_bert
 from research.models.bag import BagOfEmbeddings
 from research.models.encoder import Encoder, SequenceClassifier
@@ -31,7 +32,12 @@ BASELINE = 'val/majority_accuracy'
 
 def class_names(config) -> list:
     d = config.data
-    feature = sources.get_builder(d.name, d.data_dir or None).info.features[d.label_key]
+    features = sources.get_builder(d.name, d.data_dir or None).info.features
+    feature = features[d.label_key] if d.label_key in features else None
+    feature = getattr(feature, 'feature', feature)  # a Sequence of per-word labels
+    if not hasattr(feature, 'names'):
+        raise ValueError(f'config.data.label_key={d.label_key!r} is not a class-label feature of '
+                         f'{d.name!r}; features: {sorted(features)}')
     return list(feature.names)
 
 
@@ -56,14 +62,20 @@ class TextClassifier(nn.Module):
             hidden, mask, train=train)
 
 
+def build_encoder(config, vocab_size: int) -> Encoder:
+    """The BERT-layout encoder of the 'bert' arch (params 'encoder'; HF checkpoints load into it)."""
+    m = config.model
+    return Encoder(vocab_size, m.num_layers, m.d_model, m.num_heads, m.mlp_dim, m.max_len,
+                   dropout=m.dropout, remat=m.remat, dtype=jnp.dtype(m.dtype),
+                   param_dtype=jnp.dtype(m.param_dtype), name='encoder')
+
+
 def build_model(config, vocab_size: int):
     m, n = config.model, len(class_names(config))
-    kw = dict(dtype=jnp.dtype(m.dtype), param_dtype=jnp.dtype(m.param_dtype))
     if m.arch == 'bag':
-        return BagOfEmbeddings(vocab_size, m.d_model, n, m.dropout, **kw)
-    encoder = Encoder(vocab_size, m.num_layers, m.d_model, m.num_heads, m.mlp_dim, m.max_len,
-                      dropout=m.dropout, remat=m.remat, name='encoder', **kw)
-    return TextClassifier(encoder, n, m.pooling, m.dropout)
+        return BagOfEmbeddings(vocab_size, m.d_model, n, m.dropout, dtype=jnp.dtype(m.dtype),
+                               param_dtype=jnp.dtype(m.param_dtype))
+    return TextClassifier(build_encoder(config, vocab_size), n, m.pooling, m.dropout)
 
 
 def load_hf(config, path: str) -> dict:
@@ -73,11 +85,11 @@ def load_hf(config, path: str) -> dict:
 
 def make_data(config, vocab, rows, eval_rows, data_state=None) -> ClassifyData:
     if config.data.tokenizer == 'wordpiece':
-        return ClassifyData(config, vocab.encode, class_names(config), rows, eval_rows, data_state,
-                            end_id=vocab.sep_id)
-    tokenizer = WordTokenizer(config.data.lowercase, config.data.normalize_numbers)
-    return ClassifyData(config, lambda text: vocab.encode(tokenizer.tokenize(text)),
-                        class_names(config), rows, eval_rows, data_state)
+        encode = functools.partial(encode_split, config, encode=vocab.encode, end_id=vocab.sep_id)
+    else:
+        tokenizer = WordTokenizer(config.data.lowercase, config.data.normalize_numbers)
+        encode = functools.partial(encode_split, config, encode=lambda text: vocab.encode(tokenizer.tokenize(text)))
+    return ClassifyData(config, encode, class_names(config), rows, eval_rows, data_state)
 
 
 def baselines(config, data) -> dict:
@@ -87,15 +99,20 @@ def baselines(config, data) -> dict:
 
 
 def loss(model, params, batch, rng, train: bool):
-    """Weighted cross-entropy sum, and sums for accuracy / macro-F1 (confusion counts)."""
+    """Weighted cross-entropy sum, and sums for accuracy / macro-F1 (confusion counts).
+
+    Logits [..., C] with labels and weights [...]: one label per text, or per token
+    (weight 0 where a token has none).
+    """
     logits = model.apply({'params': params}, batch['inputs'], batch['mask'], train=train,
                          rngs={'dropout': rng})
-    w = batch['weights']
-    loss_sum = jnp.sum(optax.softmax_cross_entropy_with_integer_labels(logits, batch['labels']) * w)
     num_classes = logits.shape[-1]
+    logits = logits.reshape(-1, num_classes)
+    labels, w = jnp.maximum(batch['labels'].reshape(-1), 0), batch['weights'].reshape(-1)
+    loss_sum = jnp.sum(optax.softmax_cross_entropy_with_integer_labels(logits, labels) * w)
     real = (w > 0).astype(jnp.float32)
     predicted = jax.nn.one_hot(jnp.argmax(logits, -1), num_classes)
-    confusion = jnp.einsum('bt,bp->tp', jax.nn.one_hot(batch['labels'], num_classes) * real[:, None], predicted)
+    confusion = jnp.einsum('nt,np->tp', jax.nn.one_hot(labels, num_classes) * real[:, None], predicted)
     return loss_sum, dict(loss=loss_sum, weight=jnp.sum(w), examples=jnp.sum(real), confusion=confusion)
 
 

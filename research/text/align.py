@@ -14,7 +14,7 @@ def labels_to_pieces(word_labels, word_ids, mode: str = 'first') -> np.ndarray:
     ('all'); IGNORE elsewhere."""
     if mode not in ('first', 'all'):
         raise ValueError(f"mode={mode!r}: use 'first' or 'all'")
-    word_ids = np.asarray(word_ids)
+    word_ids = np.asarray(word_ids, np.int64)
     word_labels = np.asarray(word_labels)
     out = np.full(word_ids.shape, IGNORE, np.int32)
     valid = word_ids >= 0
