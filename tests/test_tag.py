@@ -1,5 +1,6 @@
 """Word-level labelling: word labels -> pieces, truncation around the target, the tag task end to end."""
 
+import collections
 import json
 import os
 
@@ -97,3 +98,10 @@ def test_tag_task_learns_supersense_from_context(wic, tmp_path):
     assert baselines['val/eval_groups_seen_in_train'] == 0
     assert baselines['val/group_mfs_accuracy'] == baselines['val/majority_accuracy']
     assert os.path.getsize(tmp_path / 'confusion_matrix.png') > 5000
+
+
+def test_missing_feature_is_named(wic):
+    from research.data.tag import encode_word_split
+    config = load_config('experiments/finetune/wordnet.py', [f'data.data_dir={wic}', 'data.group_key="sense"'])
+    with pytest.raises(ValueError, match="config.data.group_key='sense' is not a feature of 'wordnet_wic'"):
+        encode_word_split(config, 'train', collections.Counter(), encode_words=split_pieces, cls_id=CLS, sep_id=SEP)

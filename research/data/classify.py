@@ -16,7 +16,7 @@ import numpy as np
 from research.data import sources
 
 
-def encode_split(config, split: str, encode, stats: collections.Counter, end_id=None) -> dict:
+def encode_split(config, split: str, stats: collections.Counter, *, encode, end_id=None) -> dict:
     """{'ids' [N, T] int32, 'mask' [N, T] bool, 'labels' [N] int32} for one split, in stored order.
 
     Texts longer than seq_len are cut (and counted); `end_id` (e.g. [SEP]) stays last.

@@ -60,6 +60,10 @@ def encode_word_split(config, split: str, stats: collections.Counter, *, encode_
     d = config.data
     mode = 'first' if split == d.eval_split else d.label_pieces
     ds = sources.load_split(d.name, split, d.data_dir or None)
+    for field in ('text_key', 'label_key', 'group_key', 'baseline_key'):
+        if d[field] and d[field] not in ds.element_spec:
+            raise ValueError(f'config.data.{field}={d[field]!r} is not a feature of {d.name!r}; '
+                             f'features: {sorted(ds.element_spec)}')
     out = collections.defaultdict(list)
     for ex in ds.as_numpy_iterator():
         stats['examples'] += 1
