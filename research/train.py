@@ -242,7 +242,7 @@ def train_and_evaluate(config, workdir: str) -> dict:
         mngr.wait_until_finished()
         mngr.close()
     events = read_metrics(workdir) if is_main else []
-    baseline = next((e[task.BASELINE] for e in events if task.BASELINE in e), None)
+    baseline = ([e[task.BASELINE] for e in events if task.BASELINE in e] or [None])[-1]  # newest
     if is_main:
         plots.training_curves(events, os.path.join(workdir, 'loss_curve.png'), task.HEADLINE,
                               task.BASELINE, baseline)
@@ -256,7 +256,8 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
 def _loop(config, task, model, tx, schedule, abstract, mesh, data, state, start, mngr, writer,
           steps, train_rng, log):
-    """Evaluates at the start of a fresh run, trains to total_steps, evaluates at the end.
+    """Evaluates at the start of a fresh run, trains to total_steps, evaluates at the end
+    (a finished run only re-evaluates, with the baselines, e.g. on another eval_split).
 
     Returns (state, step, final eval metrics, final eval sums).
     """
@@ -278,11 +279,12 @@ def _loop(config, task, model, tx, schedule, abstract, mesh, data, state, start,
         last = mngr.latest_step()
         return 'none' if last is None else f'step {last} in {mngr.directory}'
 
-    if start == 0:
+    if start == 0 or start >= config.total_steps:  # a fresh run, or a finished one re-evaluated
         baselines = task.baselines(config, data)
-        writer.write(0, baselines)
+        writer.write(start, baselines)
         for name, value in baselines.items():
             log(f'baseline {name}: {value:.4g}')
+    if start == 0:
         run_eval(0)
         log(f'eval data: {dict(data.eval_stats)}')
     bar = tqdm.tqdm(total=config.total_steps, initial=start, desc='train', dynamic_ncols=True,

@@ -97,7 +97,14 @@ def test_tag_task_learns_supersense_from_context(wic, tmp_path):
     assert result['val/stored_baseline_accuracy'] == 1.0  # each toy lemma has one sense
     assert baselines['val/eval_groups_seen_in_train'] == 0
     assert baselines['val/group_mfs_accuracy'] == baselines['val/majority_accuracy']
+    assert baselines['val/eval_group_mfs_accuracy'] == 1.0
     assert os.path.getsize(tmp_path / 'confusion_matrix.png') > 5000
+
+
+def test_most_frequent_label_per_group():
+    from research.tasks.tag import most_frequent
+    guess = most_frequent(['a', 'a', 'a', 'b'], [1, 2, 2, 0], ['b', 'a', 'c'], fallback=9)
+    assert guess.tolist() == [0, 2, 9]
 
 
 def test_missing_feature_is_named(wic):

@@ -6,9 +6,10 @@ loads e.g. MiniLM into the encoder. Labels sit on each word's first subword piec
 over labelled words; everything after the model output is the classification task's.
 
 Baselines, on the evaluated examples: the majority training label; for target-word data,
-the most frequent training label of the example's group (config.data.group_key, e.g. the
-lemma; unseen groups get the majority label) and the accuracy of a prediction the dataset
-stores (config.data.baseline_key, e.g. WordNet's most-frequent-sense supersense).
+the most frequent label of the example's group (config.data.group_key, e.g. the lemma) in
+the training split (unseen groups get the majority label) and, as an oracle, in the
+evaluated examples themselves; and the accuracy of a prediction the dataset stores
+(config.data.baseline_key, e.g. WordNet's most-frequent-sense supersense).
 """
 
 import collections
@@ -71,18 +72,30 @@ def make_data(config, vocab, rows, eval_rows, data_state=None) -> ClassifyData:
     return ClassifyData(config, encode, class_names(config), rows, eval_rows, data_state)
 
 
+def most_frequent(groups, labels, queries, fallback: int) -> np.ndarray:
+    """Per query group, the most frequent label of that group in (groups, labels), else fallback."""
+    by_group = collections.defaultdict(collections.Counter)
+    for group, label in zip(groups, labels):
+        by_group[group][label] += 1
+    return np.array([by_group[q].most_common(1)[0][0] if q in by_group else fallback for q in queries])
+
+
 def baselines(config, data) -> dict:
-    """Majority, group most-frequent-label and stored-prediction accuracies (see module doc)."""
+    """Majority, group most-frequent-label and stored-prediction accuracies (see module doc).
+
+    `group_mfs` learns each group's label from the training split; `eval_group_mfs` counts it
+    on the evaluated examples themselves -- an oracle: the best any context-free guess per
+    group can do on them.
+    """
     majority = int(np.argmax(data.train_counts))
     out = {'val/majority_accuracy': float(np.mean(data.eval_labels() == majority))}
     train, ev = data.train_arrays, data.eval_arrays
     if 'groups' in ev:
-        by_group = collections.defaultdict(collections.Counter)
-        for group, label in zip(train['groups'], train['example_labels']):
-            by_group[group][label] += 1
-        guess = [by_group[g].most_common(1)[0][0] if g in by_group else majority for g in ev['groups']]
-        out['val/group_mfs_accuracy'] = float(np.mean(np.asarray(guess) == ev['example_labels']))
-        out['val/eval_groups_seen_in_train'] = float(np.mean([g in by_group for g in ev['groups']]))
+        y = ev['example_labels']
+        guess = most_frequent(train['groups'], train['example_labels'], ev['groups'], majority)
+        out['val/group_mfs_accuracy'] = float(np.mean(guess == y))
+        out['val/eval_group_mfs_accuracy'] = float(np.mean(most_frequent(ev['groups'], y, ev['groups'], majority) == y))
+        out['val/eval_groups_seen_in_train'] = float(np.mean(np.isin(ev['groups'], train['groups'])))
     if 'baseline' in ev:
         out[BASELINE] = float(np.mean(ev['baseline'] == ev['example_labels']))
     return out
