@@ -1,5 +1,6 @@
 """Text classification: class weights, downsampling, exact resume, an end-to-end bag run."""
 
+import json
 import os
 
 import jax.numpy as jnp
@@ -37,6 +38,41 @@ def test_weighted_loss_is_the_class_weighted_formula():
     assert float(loss_sum / sums['weight']) == pytest.approx(float((w[labels] * ce).sum() / w[labels].sum()), rel=1e-6)
     assert float(loss_sum) == pytest.approx(float((optax.softmax_cross_entropy_with_integer_labels(
         jnp.asarray(logits), jnp.asarray(labels)) * w[labels]).sum()), rel=1e-6)
+
+
+def test_token_level_loss_skips_unlabelled_tokens():
+    """Per-token logits: the loss and confusion count exactly the labelled tokens."""
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(2, 3, 4)).astype(np.float32)
+    labels = np.array([[-1, 2, -1], [1, -1, 3]])
+    w = np.array([1.0, 2.0, 1.0, 0.5], np.float32)
+
+    class Fixed:
+        def apply(self, params, inputs, mask, train, rngs):
+            return jnp.asarray(logits)
+
+    weights = np.where(labels >= 0, w[np.maximum(labels, 0)], 0).astype(np.float32)
+    batch = dict(inputs=np.zeros((2, 3), np.int32), mask=np.ones((2, 3), bool), labels=labels, weights=weights)
+    loss_sum, sums = classify.loss(Fixed(), {}, batch, None, train=True)
+    picked = [(0, 1), (1, 0), (1, 2)]
+    ce = [-np.log(np.exp(logits[i, t])[labels[i, t]] / np.exp(logits[i, t]).sum()) for i, t in picked]
+    assert float(loss_sum) == pytest.approx(sum(w[labels[i, t]] * c for (i, t), c in zip(picked, ce)), rel=1e-5)
+    assert float(sums['examples']) == 3 and float(np.asarray(sums['confusion']).sum()) == 3
+
+
+def test_finished_run_reevaluates_on_another_split(bbc, tmp_path):
+    """Resuming a finished run with eval_split=test trains nothing and reports test numbers."""
+    from research.data import sources
+    workdir = str(tmp_path)
+    train_and_evaluate(bag_config(bbc, total_steps=6, eval_batch_size=64), workdir)
+    train_and_evaluate(bag_config(bbc, total_steps=6, eval_batch_size=64, data__eval_split='test'), workdir)
+    events = [json.loads(line) for line in open(os.path.join(workdir, 'metrics.jsonl'))]
+    assert not [e for e in events if 'train/loss' in e and e['step'] > 6]
+    val, test = [e['val/majority_accuracy'] for e in events if 'val/majority_accuracy' in e]
+    train = [int(x['label']) for x in sources.load_split('bbc_news', 'train', bbc['data_dir']).as_numpy_iterator()]
+    test_labels = np.array([int(x['label']) for x in
+                            sources.load_split('bbc_news', 'test', bbc['data_dir']).as_numpy_iterator()])
+    assert test == pytest.approx(np.mean(test_labels == np.argmax(np.bincount(train)))) and test != val
 
 
 def test_class_weight_modes(bbc):
