@@ -4,9 +4,11 @@ supersense (45 lexicographer files) or part of speech (4), on lemma-disjoint spl
 python -m research.tools.prepare_data --dataset wordnet_wic   # needs `apt-get install wordnet-base`
 python -m research.main --config experiments/finetune/wordnet.py:label=supersense --workdir runs/wn_supersense
 python -m research.main --config experiments/finetune/wordnet.py:label=pos --workdir runs/wn_pos
-Report test numbers with `--config.data.eval_split=test`. Baselines logged at step 0:
+Test numbers: copy the finished workdir and rerun on the copy with
+`--config.data.eval_split=test` (it only re-evaluates). Baselines logged with each evaluation set-up:
 majority label, per-lemma most frequent training label (= majority here: the splits share
-no lemma) and WordNet's own most-frequent-sense label of the lemma (stored_baseline).
+no lemma), the oracle per-lemma majority of the evaluated labels, and WordNet's own
+most-frequent-sense label of the lemma (stored_baseline).
 """
 
 import os
