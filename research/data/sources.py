@@ -83,6 +83,17 @@ def load_split(name: str, split: str, data_dir: str | None) -> tf.data.Dataset:
             f'{prepare_hint(name, data_dir)}.') from e
 
 
+def decode_utf8(raw: bytes | str, stats: collections.Counter) -> str:
+    """Decodes stored bytes as UTF-8; invalid bytes become U+FFFD and are counted ('non_utf8')."""
+    if isinstance(raw, str):
+        return raw
+    try:
+        return bytes(raw).decode('utf-8')
+    except UnicodeDecodeError:
+        stats['non_utf8'] += 1
+        return bytes(raw).decode('utf-8', errors='replace')
+
+
 def decode_text(raw: bytes | str, stats: collections.Counter) -> str | None:
     """Decodes one stored text; returns None (and counts it) if it is blank.
 
@@ -90,16 +101,7 @@ def decode_text(raw: bytes | str, stats: collections.Counter) -> str | None:
     U+FFFD replacements), 'empty' (blank after stripping; returns None).
     """
     stats['docs'] += 1
-    if isinstance(raw, str):
-        text = raw
-    else:
-        raw = bytes(raw)
-        try:
-            text = raw.decode('utf-8')
-        except UnicodeDecodeError:
-            stats['non_utf8'] += 1
-            text = raw.decode('utf-8', errors='replace')
-    text = text.strip()
+    text = decode_utf8(raw, stats).strip()
     if not text:
         stats['empty'] += 1
         return None

@@ -67,7 +67,7 @@ def encode_word_split(config, split: str, stats: collections.Counter, *, encode_
     out = collections.defaultdict(list)
     for ex in ds.as_numpy_iterator():
         stats['examples'] += 1
-        words = [_decode(w, stats) for w in ex[d.text_key]]
+        words = [sources.decode_utf8(w, stats) for w in ex[d.text_key]]
         if not words:
             stats['empty'] += 1
             continue
@@ -80,7 +80,7 @@ def encode_word_split(config, split: str, stats: collections.Counter, *, encode_
         if targeted:
             out['example_labels'].append(int(ex[d.label_key]))
             if d.group_key:
-                out['groups'].append(_decode(ex[d.group_key], stats))
+                out['groups'].append(sources.decode_utf8(ex[d.group_key], stats))
             if d.baseline_key:
                 out['baseline'].append(int(ex[d.baseline_key]))
     if not out['ids']:
@@ -92,11 +92,3 @@ def encode_word_split(config, split: str, stats: collections.Counter, *, encode_
     lengths = np.array([len(row) for row in rows])
     return dict(ids=ids, mask=np.arange(d.seq_len)[None, :] < lengths[:, None], labels=labels,
                 **{k: np.asarray(v) for k, v in out.items()})
-
-
-def _decode(raw, stats: collections.Counter) -> str:
-    try:
-        return bytes(raw).decode('utf-8')
-    except UnicodeDecodeError:
-        stats['non_utf8'] += 1
-        return bytes(raw).decode('utf-8', errors='replace')

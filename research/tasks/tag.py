@@ -23,7 +23,7 @@ from research.data.tag import encode_word_split
 from research.models.encoder import TokenClassifier
 from research.tasks.classify import (build_encoder, class_names, dummy_inputs, flops_per_token, load_hf,
                                      load_vocab, loss, summarize, write_outputs)
-from research.text import vocab as vocab_lib
+from research.text import align, vocab as vocab_lib
 from research.text.words import WordTokenizer
 
 __all__ = ['HEADLINE', 'BASELINE', 'load_vocab', 'build_model', 'load_hf', 'make_data', 'baselines',
@@ -53,16 +53,8 @@ def word_encoder(config, vocab):
     if config.data.tokenizer == 'wordpiece':
         return vocab.encode_words, vocab.cls_id, vocab.sep_id
     tokenizer = WordTokenizer(config.data.lowercase, config.data.normalize_numbers)
-
-    def encode_words(words):
-        ids, index = [], []
-        for i, word in enumerate(words):
-            pieces = vocab.encode(tokenizer.tokenize(word))
-            ids.extend(pieces)
-            index.extend([i] * len(pieces))
-        return ids, index
-
-    return encode_words, vocab_lib.CLS_ID, vocab_lib.SEP_ID
+    encode_word = lambda word: vocab.encode(tokenizer.tokenize(word))
+    return functools.partial(align.encode_words, encode_word=encode_word), vocab_lib.CLS_ID, vocab_lib.SEP_ID
 
 
 def make_data(config, vocab, rows, eval_rows, data_state=None) -> ClassifyData:

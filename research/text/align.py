@@ -9,6 +9,17 @@ import numpy as np
 IGNORE = -1  # label of pieces that carry no loss
 
 
+def encode_words(words, encode_word) -> tuple[list[int], list[int]]:
+    """(ids, word_ids) of pre-split words, `encode_word(word)` giving each word's ids; a word
+    giving no ids (e.g. only spaces) has none."""
+    ids, word_ids = [], []
+    for i, word in enumerate(words):
+        pieces = encode_word(word)
+        ids.extend(pieces)
+        word_ids.extend([i] * len(pieces))
+    return ids, word_ids
+
+
 def labels_to_pieces(word_labels, word_ids, mode: str = 'first') -> np.ndarray:
     """Per-piece labels: the word's label on its first piece ('first') or on all its pieces
     ('all'); IGNORE elsewhere."""

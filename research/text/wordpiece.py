@@ -26,6 +26,8 @@ import re
 import types
 import unicodedata
 
+from research.text import align
+
 SPECIALS = ('[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]')
 _SPECIAL_RE = re.compile('(' + '|'.join(re.escape(s) for s in SPECIALS) + ')')
 _CJK_RANGES = ((0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F),
@@ -201,12 +203,7 @@ class WordPiece:
             (ids, word_index): word_index[k] is the index in `words` of the word that
             piece k came from; a word giving no pieces (e.g. only spaces) has none.
         """
-        ids, index = [], []
-        for i, word in enumerate(words):
-            for pieces in self.words_to_pieces(self.basic_tokenize(word)):
-                ids.extend(self._ids[p] for p in pieces)
-                index.extend([i] * len(pieces))
-        return ids, index
+        return align.encode_words(words, lambda word: self.encode(word, add_special_tokens=False))
 
     def decode(self, ids) -> str:
         """Joins the pieces of `ids` with spaces, merging '##' continuations; drops SPECIALS.
