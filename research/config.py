@@ -8,14 +8,14 @@ built or compiled, with one line naming the key and the fix.
 """
 
 import ast
-import re
 import importlib.util
 import json
 import os
+import re
 
 import ml_collections
 
-from research.tasks import ARCHS, TASKS
+from research.tasks import ARCHS, HF_ARCHS, TASKS
 
 # Logical axis name -> mesh axes. Parameters and activations carry the logical names
 # (see research/models); these rules decide how they are laid out on the mesh.
@@ -38,13 +38,13 @@ def base_config() -> ml_collections.ConfigDict:
     """Every config field with its default. Experiments override, never add."""
     c = ml_collections.ConfigDict()
     c.task = 'lm'
-    c.seed = 0
-    c.total_steps = 1000
+    c.seed = 0  # parameter init and dropout (data order, subsets and masks: data.seed)
+    c.total_steps = 1000  # 0: evaluate only (the init_from model, or the workdir's checkpoint)
     c.batch_size = 32  # global, across all hosts and devices
     c.grad_accum = 1  # micro-batches per step; batch_size must divide evenly
     c.eval_batch_size = 64  # global
     c.log_every = 50
-    c.eval_every = 250  # 0: evaluate only at the start and the end
+    c.eval_every = 250  # evaluators' default period; 0: evaluate only at the end
     c.checkpoint_every = 500
     c.keep_checkpoints = 3
     c.progress_bar = True
@@ -76,6 +76,10 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.whole_word = True  # mlm: select whole words (all their pieces)
     c.data.tokenizer = 'words'  # 'words' (vocab_path: our word vocab) or 'wordpiece' (a BERT vocab.txt)
     c.data.train_class_fraction = ()  # e.g. (('business', 0.1),): keep 10% of that class in train
+    c.data.seed = 0  # data order, MLM masks, downsampling
+    c.data.train_examples_per_class = 0  # k > 0: train on a balanced k-shot subset (classify, tag, contrastive)
+    c.data.subset_seed = 0  # which k-shot subset (the same draw as a probe's seed)
+    c.data.pair_rounds = 5  # contrastive: same/different-class pairs per example and round
 
     c.model = ml_collections.ConfigDict()
     # lm: 'gpt'; classify: 'bag' (bag of embeddings) or 'bert'; tag: 'bert'; mlm: 'bert'
@@ -120,6 +124,10 @@ def base_config() -> ml_collections.ConfigDict:
     c.mesh.tensor = 1
     c.mesh.rules = DEFAULT_RULES
 
+    # Evaluators by name: dict(type=…, split=…, every=…, batch_size=…, <options>); see
+    # research/evaluators. Empty: {'task': dict(type='task')}, the task's metrics on data.eval_split.
+    c.evals = ml_collections.ConfigDict()
+
     c.sample = ml_collections.ConfigDict()  # generated at the end of training
     c.sample.prompts = ()
     c.sample.max_new_tokens = 40
@@ -135,6 +143,8 @@ def parse_arg(arg: str, **defaults):
         key, _, value = item.partition('=')
         if key not in defaults:
             raise ConfigError(f'unknown config argument {key!r}; known: {sorted(defaults)}')
+        if not _ and not isinstance(defaults[key], bool):
+            raise ConfigError(f'config argument {key!r} needs a value ({key}=…); default {defaults[key]!r}')
         out[key] = _coerce(f'arg {key}', value if _ else 'True', defaults[key])
     return ml_collections.ConfigDict(out)
 
@@ -148,10 +158,11 @@ def _coerce(name, text: str, like):
         value = ast.literal_eval(text)
     except (ValueError, SyntaxError):
         raise ConfigError(f'{name}={text!r} is not a python literal; expected {type(like).__name__}') from None
-    return _check_type(name, value, like)
+    return check_type(name, value, like)
 
 
-def _check_type(name, value, like):
+def check_type(name, value, like):
+    """`value` converted to the type of `like` (int -> float, list -> tuple), or a ConfigError."""
     if isinstance(like, bool) or isinstance(value, bool):
         ok = isinstance(value, bool) and isinstance(like, bool)
     elif isinstance(like, float):
@@ -167,15 +178,20 @@ def _check_type(name, value, like):
     return value
 
 
-def load_config(spec: str, overrides=()) -> ml_collections.ConfigDict:
-    """Loads `path/to/exp.py[:arg]`, applies `key.sub=value` overrides, validates types."""
-    path, _, arg = spec.partition(':')
+def load_module(path: str):
+    """The experiment file at `path`, executed as a module."""
     if not os.path.isfile(path):
         raise ConfigError(f'config file {path!r} not found; pass --config experiments/NAME.py[:args]')
     module_spec = importlib.util.spec_from_file_location('experiment_config', path)
     module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)
-    config = module.get_config(arg)
+    return module
+
+
+def load_config(spec: str, overrides=()) -> ml_collections.ConfigDict:
+    """Loads `path/to/exp.py[:arg]`, applies `key.sub=value` overrides, validates types."""
+    path, _, arg = spec.partition(':')
+    config = load_module(path).get_config(arg)
     check_fields(config)
     for item in overrides:
         key, eq, value = item.partition('=')
@@ -185,22 +201,71 @@ def load_config(spec: str, overrides=()) -> ml_collections.ConfigDict:
     return config
 
 
-def set_field(config, key: str, text: str):
-    """Sets dotted `key` from override text, typed like the base default."""
-    base = base_config()
+def is_field(key: str) -> bool:
+    """Whether dotted `key` names a config field (or an option under evals.NAME.)."""
     *parents, leaf = key.split('.')
-    node, base_node = config, base
+    if parents[:1] == ['evals']:
+        return len(parents) <= 2
+    node = base_config()
+    for part in parents:
+        if not isinstance(node.get(part), ml_collections.ConfigDict):
+            return False
+        node = node[part]
+    return leaf in node and not isinstance(node[leaf], ml_collections.ConfigDict)
+
+
+def set_field(config, key: str, text: str):
+    """Sets dotted `key` from override text (--config.KEY=TEXT), typed like its default."""
+    _set(config, key, lambda name, like: _coerce(name, text, like) if like is not None else _literal(text))
+
+
+def set_value(config, key: str, value):
+    """Sets dotted `key` to a python value (a sweep point), typed like its default."""
+    _set(config, key, lambda name, like: check_type(name, value, like) if like is not None else value)
+
+
+def _literal(text: str):
+    """A python literal, `dict(key=literal, …)` included (evaluator entries); else the text."""
+    try:
+        node = ast.parse(text, mode='eval').body
+        if isinstance(node, ast.Call) and getattr(node.func, 'id', '') == 'dict' and not node.args:
+            return {kw.arg: ast.literal_eval(kw.value) for kw in node.keywords}
+        return ast.literal_eval(node)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def _set(config, key: str, convert):
+    """Finds `key` in base_config() (or an existing evaluator under evals) and sets it to
+    convert(name, default) -- default None for an evaluator option not set yet (the
+    evaluator registry checks those)."""
+    *parents, leaf = key.split('.')
+    if parents == ['evals']:  # a whole evaluator: evals.NAME=dict(type=…, …)
+        entry = convert(f'config.{key}', None)
+        if not isinstance(entry, dict) or 'type' not in entry:
+            raise ConfigError(f'config.{key} must be a dict with a type, e.g. dict(type="task", split="test")')
+        config.evals[leaf] = entry
+        return
+    if parents[:1] == ['evals']:
+        if len(parents) != 2 or parents[1] not in config.evals:
+            raise ConfigError(f'config key {key!r}: use evals.NAME.OPTION with NAME one of the '
+                              f'experiment\'s evaluators {sorted(config.evals)}, or evals.NAME=dict(type=…)')
+        node = config.evals[parents[1]]
+        node[leaf] = convert(f'config.{key}', node[leaf] if leaf in node else None)
+        return
+    node, base_node = config, base_config()
     for part in parents:
         if part not in base_node or not isinstance(base_node[part], ml_collections.ConfigDict):
             raise ConfigError(f'unknown config key {key!r}; see research/config.py base_config()')
         node, base_node = node[part], base_node[part]
     if leaf not in base_node or isinstance(base_node[leaf], ml_collections.ConfigDict):
         raise ConfigError(f'unknown config key {key!r}; see research/config.py base_config()')
-    node[leaf] = _coerce(f'config.{key}', text, base_node[leaf])
+    node[leaf] = convert(f'config.{key}', base_node[leaf])
 
 
 def check_fields(config, base=None, prefix=''):
-    """Every key must exist in base_config() and hold a value of the default's type."""
+    """Every key must exist in base_config() and hold a value of the default's type
+    (evaluator entries under `evals` are checked by research.evaluators)."""
     base = base_config() if base is None else base
     for key, value in config.items():
         name = prefix + key
@@ -209,9 +274,10 @@ def check_fields(config, base=None, prefix=''):
         if isinstance(base[key], ml_collections.ConfigDict):
             if not isinstance(value, ml_collections.ConfigDict):
                 raise ConfigError(f'config.{name} must be a section, got {value!r}')
-            check_fields(value, base[key], name + '.')
+            if name != 'evals':
+                check_fields(value, base[key], name + '.')
         else:
-            config[key] = _check_type(f'config.{name}', value, base[key])
+            config[key] = check_type(f'config.{name}', value, base[key])
 
 
 def validate(config, num_devices: int, num_processes: int = 1):
@@ -242,7 +308,8 @@ def validate(config, num_devices: int, num_processes: int = 1):
     need(config.eval_batch_size % shards == 0 and config.eval_batch_size > 0,
          f'config.eval_batch_size={config.eval_batch_size} is not divisible by the {shards} '
          f'data-parallel shards; use a multiple of {shards}')
-    need(config.total_steps >= 1, f'config.total_steps={config.total_steps} must be >= 1')
+    need(config.batch_size >= 1, f'config.batch_size={config.batch_size} must be >= 1')
+    need(config.total_steps >= 0, f'config.total_steps={config.total_steps} must be >= 0 (0: evaluate only)')
     for key in ('log_every', 'checkpoint_every'):
         need(config[key] >= 1, f'config.{key}={config[key]} must be >= 1')
     need(config.eval_every >= 0, f'config.eval_every={config.eval_every} must be >= 0')
@@ -254,6 +321,11 @@ def validate(config, num_devices: int, num_processes: int = 1):
     need(config.model.pooling in ('mean', 'cls'), f"config.model.pooling={config.model.pooling!r}: use 'mean' or 'cls'")
     archs = ARCHS[config.task]
     need(config.model.arch in archs, f'config.model.arch={config.model.arch!r}: task {config.task} takes {archs}')
+    hf_archs = HF_ARCHS.get(config.task, ())
+    need(not config.init_from.startswith('hf:') or config.model.arch in hf_archs,
+         f"config.init_from={config.init_from!r}: a Hugging Face BERT checkpoint loads into "
+         f"{'model.arch ' + repr(hf_archs) if hf_archs else 'tasks ' + repr(sorted(HF_ARCHS))}, not task "
+         f"{config.task!r} with model.arch {config.model.arch!r}")
     need(not (config.loss.class_weights and config.loss.balanced),
          'set either config.loss.class_weights or config.loss.balanced, not both')
     need(config.keep_checkpoints >= 1, f'config.keep_checkpoints={config.keep_checkpoints} must be >= 1')
@@ -280,6 +352,12 @@ def validate(config, num_devices: int, num_processes: int = 1):
     need(o.name in ('adamw', 'sgd'), f"config.optim.name={o.name!r}: use 'adamw' or 'sgd'")
     need(o.schedule in ('cosine', 'linear', 'constant'),
          f"config.optim.schedule={o.schedule!r}: use 'cosine', 'linear' or 'constant'")
+    from research import evaluators  # imports models: after the cheap checks
+    for name, (_, options) in evaluators.check(config).items():
+        size = options.get('batch_size') or config.eval_batch_size
+        need(size % shards == 0 and size % num_processes == 0,
+             f'config.evals.{name}.batch_size={size} is not divisible by the {shards} data-parallel shards '
+             f'and {num_processes} processes; use a multiple of {shards * num_processes}')
     need(os.path.isfile(config.data.vocab_path),
          f'vocab file {config.data.vocab_path!r} (config.data.vocab_path) not found; build it with '
          f'`python -m research.tools.build_vocab --dataset {config.data.name} --out {config.data.vocab_path}`')

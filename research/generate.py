@@ -27,8 +27,8 @@ def main(argv=None):
     import jax
 
     from research import checkpoint, sampling, tasks
+    from research.tasks import lm
     from research.text import vocab as vocab_lib
-    from research.text.words import WordTokenizer
 
     config_path = os.path.join(args.workdir, 'config.json')
     if not os.path.isfile(config_path):
@@ -36,16 +36,20 @@ def main(argv=None):
         return 2
     with open(config_path) as f:
         config = ml_collections.ConfigDict(json.load(f))
+    if config.task != 'lm':
+        print(f"error: {args.workdir} trained task {config.task!r}; research.generate needs a decoder "
+              f"language model (task 'lm')", file=sys.stderr)
+        return 2
     try:
         vocab = vocab_lib.Vocab.load(config.data.vocab_path)
         step, params = checkpoint.load_params(os.path.join(args.workdir, 'checkpoints'), args.step)
     except FileNotFoundError as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
-    task = tasks.get(config.task)
-    tokenizer = WordTokenizer(config.data.lowercase, config.data.normalize_numbers)
-    prompts = [task.encode_prompt(p, tokenizer, vocab) for p in args.prompt]
-    outs = sampling.generate(task.build_model(config, len(vocab), decode=True), params, prompts,
+    task = tasks.get(config)
+    tokenizer = task.tokenizer()
+    prompts = [lm.encode_prompt(p, tokenizer, vocab) for p in args.prompt]
+    outs = sampling.generate(task.build_model(len(vocab), decode=True), params, prompts,
                              args.max_new_tokens, jax.random.key(args.seed), args.temperature,
                              args.top_k, eos_id=vocab_lib.EOS_ID)
     print(f'# checkpoint step {step}')

@@ -11,10 +11,10 @@ import os
 import sys
 
 
-def parse_args(argv):
+def parse_args(argv, prog='python -m research.main', doc=__doc__):
     """Splits `--config.KEY=VALUE` overrides from the other flags."""
     overrides = [a[len('--config.'):] for a in argv if a.startswith('--config.')]
-    parser = argparse.ArgumentParser(prog='python -m research.main', description=__doc__,
+    parser = argparse.ArgumentParser(prog=prog, description=doc,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--config', required=True, help='experiments/NAME.py[:key=value,…]')
     parser.add_argument('--workdir', required=True, help='checkpoints, metrics, plots go here')
@@ -28,8 +28,10 @@ def parse_args(argv):
     return args, overrides
 
 
-def main(argv=None):
-    args, overrides = parse_args(sys.argv[1:] if argv is None else argv)
+def main(argv=None, evaluate_only: bool = False, doc: str = __doc__):
+    """Trains (or with evaluate_only, evaluates) per the command line; returns the exit status."""
+    prog = 'python -m research.' + ('evaluate' if evaluate_only else 'main')
+    args, overrides = parse_args(sys.argv[1:] if argv is None else argv, prog, doc)
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
     import jax
 
@@ -48,10 +50,10 @@ def main(argv=None):
 
     import tensorflow as tf
     tf.config.set_visible_devices([], 'GPU')  # TF only reads data; accelerators are JAX's
+    from research import train
     from research.checkpoint import CheckpointError
-    from research.train import train_and_evaluate
     try:
-        result = train_and_evaluate(config, args.workdir)
+        result = (train.evaluate if evaluate_only else train.train_and_evaluate)(config, args.workdir)
     except (config_lib.ConfigError, FileNotFoundError, FloatingPointError, CheckpointError,
             ValueError, KeyError) as e:
         return _fail(e)

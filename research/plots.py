@@ -4,13 +4,17 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from research.metric_writer import read_metrics
 
-def training_curves(events: list, path: str, headline: str, baseline_name: str = '',
-                    baseline: float | None = None):
-    """Train and validation loss vs step (left) and the task's headline metric (right).
+
+def training_curves(workdir: str, path: str, headline: str, baseline_name: str = ''):
+    """Train and evaluation loss vs step (left) and the headline metric with its baseline
+    (right), from the whole of workdir/metrics.jsonl (a resumed run included).
 
     A resumed run logs some steps twice; the last value logged for a step wins.
     """
+    events = read_metrics(workdir)
+
     def series(name):
         points = {e['step']: e[name] for e in events if name in e}
         steps = sorted(points)
@@ -20,15 +24,19 @@ def training_curves(events: list, path: str, headline: str, baseline_name: str =
     FigureCanvasAgg(fig)
     ax1, ax2 = fig.subplots(1, 2)
     ax1.plot(*series('train/loss'), label='train')
-    ax1.plot(*series('val/loss'), 'o-', label='validation')
+    eval_loss = headline.rpartition('/')[0] + '/loss'
+    if headline:
+        ax1.plot(*series(eval_loss), 'o-', label=eval_loss.rpartition('/')[0])
+        ax2.plot(*series(headline), 'o-', label='model')
+    baseline = series(baseline_name)[1] if baseline_name else []
+    if baseline:
+        ax2.axhline(baseline[-1], color='gray', ls='--', label=f'{baseline_name} ({baseline[-1]:.3g})')
     ax1.set(xlabel='step', ylabel='cross-entropy (nats)', title='loss')
     ax1.legend()
-    ax2.plot(*series(headline), 'o-', label='model')
-    if baseline is not None:
-        ax2.axhline(baseline, color='gray', ls='--', label=f'{baseline_name} ({baseline:.3g})')
-    ax2.set(xlabel='step', ylabel=headline, title=headline,
+    ax2.set(xlabel='step', ylabel=headline, title=headline or 'no task evaluator',
             yscale='log' if 'perplexity' in headline else 'linear')
-    ax2.legend()
+    if headline:
+        ax2.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
 

@@ -1,14 +1,20 @@
-"""The one trainer: pretraining and fine-tuning differ only in the task and the config.
+"""The one trainer: pretraining, fine-tuning and evaluation-only runs differ only in the task
+and the config.
 
-Flow: validate config -> mesh -> data -> abstract state (jax.eval_shape) -> shardings ->
-restore (latest checkpoint in workdir, else config.resume) or jitted sharded init ->
-jitted, donated `train_step(state, batch, rng) -> (state, metrics)` loop with periodic
-logging, evaluation and async checkpoints -> final evaluation, plot and samples.
+Flow: validate config -> mesh -> task, vocab -> abstract state (jax.eval_shape) -> shardings
+-> restore (latest checkpoint in workdir, else config.resume) or jitted sharded init (then
+config.init_from) -> training data -> evaluators (config.evals) -> jitted, donated
+`train_step(state, batch, rng) -> (state, metrics)` loop with periodic logging, evaluation and
+async checkpoints -> final evaluation (results.json), loss curve and samples.
+`evaluate(config, workdir)` is the same set-up without training.
 """
 
+import dataclasses
+import json
 import math
 import os
 import time
+from collections.abc import Callable
 from typing import Any
 
 import flax
@@ -19,8 +25,10 @@ import numpy as np
 import optax
 import tqdm
 
-from research import checkpoint, config as config_lib, flops, plots, sharding, tasks
-from research.metric_writer import MetricWriter, read_metrics
+from research import checkpoint, evaluators, flops, plots, sharding, tasks
+from research import config as config_lib
+from research.evaluators.common import Context
+from research.metric_writer import MetricWriter
 from research.optim import make_optimizer
 
 
@@ -80,30 +88,13 @@ def jit_train_step(task, model, tx, schedule, config, mesh, abstract):
                    out_shardings=(state_sh, sharding.replicated(mesh)), donate_argnums=0)
 
 
-def make_eval_step(task, model):
-    """A pure `(params, batch) -> sums` over one evaluation batch (dropout off)."""
-    def eval_step(params, batch):
-        return task.loss(model, params, batch, jax.random.key(0), train=False)[1]
-    return eval_step
-
-
-def evaluate(eval_step, params, data, mesh) -> dict:
-    """Sums over every evaluation batch (last one padded), accumulated in float64 on host."""
-    total = {}
-    for batch in data.eval_batches():
-        sums = jax.device_get(eval_step(params, sharding.global_batch(batch, mesh)))
-        for k, v in sums.items():
-            total[k] = total.get(k, 0.0) + np.asarray(v, np.float64)
-    return total
-
-
 def init_state(task, config, vocab_size: int, mesh):
     """(model, tx, schedule, abstract state with shardings, jitted sharded init fn)."""
-    model = task.build_model(config, vocab_size)
-    tx, schedule = make_optimizer(config.optim, config.total_steps, config.model.num_layers)
+    model = task.build_model(vocab_size)
+    tx, schedule = make_optimizer(config.optim, max(config.total_steps, 1), config.model.num_layers)
 
     def init(rng):
-        params = model.init({'params': rng}, *task.dummy_inputs(config), train=False)['params']
+        params = model.init({'params': rng}, *task.dummy_inputs(), train=False)['params']
         return TrainState(jnp.zeros((), jnp.int32), params, tx.init(params))
 
     boxed = jax.eval_shape(init, jax.random.key(0))
@@ -117,13 +108,17 @@ def init_state(task, config, vocab_size: int, mesh):
     return model, tx, schedule, abstract, init_fn
 
 
+def _checkpoint_dir(path: str) -> str:
+    """A workdir's checkpoints/ (or `path` itself when it is a checkpoint dir)."""
+    return os.path.join(path, 'checkpoints') if os.path.isdir(os.path.join(path, 'checkpoints')) else path
+
+
 def _restore(config, workdir, abstract):
     """Resume order: latest readable checkpoint in workdir, then config.resume, else None."""
     mngr = checkpoint.manager(os.path.join(workdir, 'checkpoints'), config.keep_checkpoints)
     restored = checkpoint.restore_latest(mngr, abstract)
     if restored is None and config.resume:
-        src = config.resume
-        src = os.path.join(src, 'checkpoints') if os.path.isdir(os.path.join(src, 'checkpoints')) else src
+        src = _checkpoint_dir(config.resume)
         if not os.path.isdir(src):
             raise FileNotFoundError(f'config.resume={config.resume!r} is not a directory')
         source = checkpoint.manager(src, config.keep_checkpoints)
@@ -139,11 +134,9 @@ def _restore(config, workdir, abstract):
 def _init_from(config, task, state, abstract, tx, log):
     """A fresh state whose params come from config.init_from where path and shape match."""
     if config.init_from.startswith('hf:'):
-        loaded = task.load_hf(config, config.init_from[3:])
+        loaded = task.load_hf(config.init_from[3:])
     else:
-        src = config.init_from
-        src = os.path.join(src, 'checkpoints') if os.path.isdir(os.path.join(src, 'checkpoints')) else src
-        loaded = checkpoint.load_params(src)[1]
+        loaded = checkpoint.load_params(_checkpoint_dir(config.init_from))[1]
     params, report = checkpoint.merge_params(jax.device_get(state.params), loaded)
     if not report['loaded']:
         raise ValueError(f'config.init_from={config.init_from!r} shares no parameter (path and '
@@ -185,7 +178,7 @@ class _StepLog:
                     f'at step {s}; last good checkpoint: {last_checkpoint()}')
         sums = {k: sum(np.asarray(m[k], np.float64) for m in fetched)
                 for k in fetched[0] if k not in ('grad_norm', 'lr')}
-        metrics = self.task.summarize(sums, 'train')
+        metrics = {f'train/{k}': v for k, v in self.task.summarize(sums).items()}
         metrics.update({'train/grad_norm': float(fetched[-1]['grad_norm']),
                         'train/lr': float(fetched[-1]['lr'])})
         if self.t0 is not None and self.steps:
@@ -200,116 +193,171 @@ class _StepLog:
         return metrics
 
 
-def train_and_evaluate(config, workdir: str) -> dict:
-    """Trains per `config`, writing checkpoints, metrics and plots to `workdir`.
+@dataclasses.dataclass
+class Run:
+    """The parts of one run that the loop and the evaluations share (built by `setup`)."""
+    config: Any
+    task: Any
+    vocab: Any
+    model: Any
+    tx: Any
+    schedule: Any
+    abstract: Any  # the TrainState's shapes and shardings
+    workdir: str
+    mesh: Any
+    mngr: Any
+    writer: MetricWriter
+    evaluators: list
+    log: Callable
+    rng: Any  # per-step dropout keys are fold_in(rng, step)
+    history: dict = dataclasses.field(default_factory=dict)  # metric -> values, in this process
 
-    Returns the final evaluation metrics (plus the baselines the task computed).
-    """
-    config_lib.validate(config, jax.device_count(), jax.process_count())
+    def evaluate(self, params, step: int, due=lambda ev: True) -> dict:
+        """Runs the evaluators for which due(ev) holds; writes and returns their metrics."""
+        out = {}
+        for ev in self.evaluators:
+            if due(ev):
+                t = time.perf_counter()
+                metrics = ev.run(params)
+                self.writer.write(step, metrics)
+                self.log(f'step {step} {ev.name} ({time.perf_counter() - t:.1f} s): '
+                         + ', '.join(f'{k} {v:.4g}' for k, v in metrics.items()))
+                out.update(metrics)
+        for k, v in out.items():
+            self.history.setdefault(k, []).append(v)
+        return out
+
+    def last_checkpoint(self) -> str:
+        self.mngr.wait_until_finished()
+        last = self.mngr.latest_step()
+        return 'none' if last is None else f'step {last} in {self.mngr.directory}'
+
+    def headline(self) -> str:
+        """Name of the task evaluator's headline metric (plots and the run summary follow it)."""
+        task_evals = [ev for ev in self.evaluators if not ev.named]
+        return task_evals[0].prefix + self.task.headline if task_evals else ''
+
+    def train(self, state, start: int, data):
+        """Steps from `start` to config.total_steps, evaluating and checkpointing on the way."""
+        config = self.config
+        peak = (config.peak_flops or flops.measure_matmul_peak()) * jax.device_count()
+        step_flops = self.task.flops_per_token(state.params) * config.batch_size * config.data.seq_len
+        steps = _StepLog(self.task, config, self.writer, step_flops, peak)
+        train_step = jit_train_step(self.task, self.model, self.tx, self.schedule, config, self.mesh, self.abstract)
+        bar = tqdm.tqdm(total=config.total_steps, initial=start, desc='train', dynamic_ncols=True,
+                        disable=not (jax.process_index() == 0 and config.progress_bar))
+        step = start
+        while step < config.total_steps:
+            batch = sharding.global_batch(next(data), self.mesh)
+            # Traced with the mesh and logical rules in scope (activation constraints); init
+            # and end-of-run sampling stay outside (see docs/design.md).
+            with sharding.context(self.mesh, config.mesh.rules):
+                state, metrics = train_step(state, batch, jax.random.fold_in(self.rng, step))
+            step += 1
+            steps.add(step, metrics)
+            bar.update(1)
+            last = step == config.total_steps
+            due = [ev for ev in self.evaluators if ev.every and step % ev.every == 0 and not last]
+            save_now = step % config.checkpoint_every == 0 or last
+            # Flush before evaluating or saving: never evaluate or checkpoint a non-finite state.
+            if step % config.log_every == 0 or last or due or save_now:
+                extra = {f'data/train_{k}': v for k, v in data.stats.items()}
+                logged = steps.flush(step, extra, self.last_checkpoint)
+                if logged:
+                    bar.set_postfix(loss=f"{logged['train/loss']:.3f}", refresh=False)
+            if due:
+                self.evaluate(state.params, step, due.__contains__)
+            if save_now:
+                checkpoint.save(self.mngr, step, state, dict(data.state))
+            if due or save_now:
+                steps.restart_clock()
+        bar.close()
+        return state, step
+
+
+def setup(config, workdir: str, log=print):
+    """(run, state, start step, data position) for a validated config: everything training
+    and evaluation share. The state comes from the workdir's latest checkpoint,
+    config.resume, or a fresh init (then config.init_from)."""
     mesh = sharding.make_mesh(config.mesh)
-    is_main = jax.process_index() == 0
-    log = tqdm.tqdm.write if is_main else (lambda *_: None)
-    if is_main:
-        config_lib.save_config(config, workdir)
-    task = tasks.get(config.task)
-    vocab = task.load_vocab(config)
+    task = tasks.get(config)
+    vocab = task.load_vocab()
     model, tx, schedule, abstract, init_fn = init_state(task, config, len(vocab), mesh)
     mngr, restored = _restore(config, workdir, abstract)
     start, state, data_state = restored or (0, None, None)
     if restored:
         log(f'resumed from step {start} (data position {data_state})')
-    # Data before the first compile: a missing dataset fails in seconds, not minutes.
-    data = task.make_data(config, vocab, sharding.local_rows(config.batch_size),
-                          sharding.local_rows(config.eval_batch_size), data_state)
     init_rng, train_rng = jax.random.split(jax.random.key(config.seed))
+    ctx = Context(config, task, vocab, model, mesh, jax.tree.map(lambda a: a.sharding, abstract.params),
+                  workdir, log)
+    # Evaluators come before the first compile: a k larger than a class fails in seconds.
+    run = Run(config, task, vocab, model, tx, schedule, abstract, workdir, mesh, mngr, MetricWriter(workdir),
+              evaluators.build(ctx), log, train_rng)
     if state is None:
         state = init_fn(init_rng)
         if config.init_from:
             state = _init_from(config, task, state, abstract, tx, log)
-
-    writer = MetricWriter(workdir)
-    peak = (config.peak_flops or flops.measure_matmul_peak()) * jax.device_count()
-    step_flops = task.flops_per_token(state.params, config) * config.batch_size * config.data.seq_len
-    steps = _StepLog(task, config, writer, step_flops, peak)
-    # Steps are traced with the mesh and logical rules in scope (activation constraints).
-    # Init stays outside (jit's out_shardings place the params; flax would also constrain
-    # initializer outputs there) and so does end-of-run sampling (a one-device decode loop).
-    try:
-        with sharding.context(mesh, config.mesh.rules):
-            state, step, final, final_sums = _loop(config, task, model, tx, schedule, abstract, mesh,
-                                                   data, state, start, mngr, writer, steps, train_rng, log)
-    finally:
-        mngr.wait_until_finished()
-        mngr.close()
-    events = read_metrics(workdir) if is_main else []
-    baseline = ([e[task.BASELINE] for e in events if task.BASELINE in e] or [None])[-1]  # newest
-    if is_main:
-        plots.training_curves(events, os.path.join(workdir, 'loss_curve.png'), task.HEADLINE,
-                              task.BASELINE, baseline)
-        first = next(e[task.HEADLINE] for e in events if task.HEADLINE in e)
-        log(f'{task.HEADLINE} {first:.4g} at the first evaluation -> {final[task.HEADLINE]:.4g} at step '
-            f'{step}' + (f'; baseline {task.BASELINE} {baseline:.4g}' if baseline is not None else ''))
-    task.write_outputs(config, state.params, vocab, workdir, jax.random.fold_in(init_rng, step), final_sums)
-    writer.close()
-    return {**final, **({task.BASELINE: baseline} if baseline is not None else {})}
+    return run, state, start, data_state
 
 
-def _loop(config, task, model, tx, schedule, abstract, mesh, data, state, start, mngr, writer,
-          steps, train_rng, log):
-    """Evaluates at the start of a fresh run, trains to total_steps, evaluates at the end
-    (a finished run only re-evaluates, with the baselines, e.g. on another eval_split).
+def _finish(run: Run, step: int, final: dict) -> dict:
+    """results.json (merged into an existing one) and the loss curve; returns `final`."""
+    run.mngr.wait_until_finished()
+    run.mngr.close()
+    if jax.process_index() == 0:
+        path = os.path.join(run.workdir, 'results.json')
+        results = json.load(open(path)) if os.path.exists(path) else {}
+        results.update(final, step=step)
+        with open(path + '.tmp', 'w') as f:
+            json.dump(results, f, indent=1, sort_keys=True)
+        os.replace(path + '.tmp', path)
+        headline = run.headline()
+        baseline = f'{headline.rpartition("/")[0]}/{run.task.baseline}' if headline and run.task.baseline else ''
+        plots.training_curves(run.workdir, os.path.join(run.workdir, 'loss_curve.png'), headline, baseline)
+        seen = run.history.get(headline, [])
+        if len(seen) > 1:
+            run.log(f'{headline} {seen[0]:.4g} at the first evaluation -> {seen[-1]:.4g} at step {step}'
+                    + (f'; baseline {baseline} {final[baseline]:.4g}' if baseline in final else ''))
+    run.writer.close()
+    return final
 
-    Returns (state, step, final eval metrics, final eval sums).
+
+def train_and_evaluate(config, workdir: str) -> dict:
+    """Trains per `config` (total_steps 0: evaluates only), writing checkpoints, metrics,
+    results.json and plots to `workdir`. Returns the final evaluation metrics.
+
+    A fresh run evaluates at step 0 (evaluators with every > 0) and every evaluator at the
+    end; a finished run resumed only re-evaluates (e.g. with another data.eval_split).
     """
-    train_step = jit_train_step(task, model, tx, schedule, config, mesh, abstract)
-    eval_step = jax.jit(make_eval_step(task, model),
-                        in_shardings=(jax.tree.map(lambda a: a.sharding, abstract.params),
-                                      sharding.batch_sharding(mesh)),
-                        out_shardings=sharding.replicated(mesh))
-
-    def run_eval(step):
-        sums = evaluate(eval_step, state.params, data, mesh)
-        metrics = task.summarize(sums, 'val')
-        writer.write(step, metrics)
-        log(f'step {step}: ' + ', '.join(f'{k} {v:.4g}' for k, v in metrics.items()))
-        return metrics, sums
-
-    def last_checkpoint():
-        mngr.wait_until_finished()
-        last = mngr.latest_step()
-        return 'none' if last is None else f'step {last} in {mngr.directory}'
-
-    if start == 0 or start >= config.total_steps:  # a fresh run, or a finished one re-evaluated
-        baselines = task.baselines(config, data)
-        writer.write(start, baselines)
-        for name, value in baselines.items():
-            log(f'baseline {name}: {value:.4g}')
-    if start == 0:
-        run_eval(0)
-        log(f'eval data: {dict(data.eval_stats)}')
-    bar = tqdm.tqdm(total=config.total_steps, initial=start, desc='train', dynamic_ncols=True,
-                    disable=not (jax.process_index() == 0 and config.progress_bar))
+    is_main = jax.process_index() == 0
+    log = tqdm.tqdm.write if is_main else (lambda *_: None)
+    config_lib.validate(config, jax.device_count(), jax.process_count())
+    if is_main:
+        config_lib.save_config(config, workdir)
+    run, state, start, data_state = setup(config, workdir, log)
     step = start
-    while step < config.total_steps:
-        batch = sharding.global_batch(next(data.train), mesh)
-        state, metrics = train_step(state, batch, jax.random.fold_in(train_rng, step))
-        step += 1
-        steps.add(step, metrics)
-        bar.update(1)
-        last = step == config.total_steps
-        evaluate_now = config.eval_every and step % config.eval_every == 0 and not last
-        save_now = step % config.checkpoint_every == 0 or last
-        # Flush before evaluating or saving: never evaluate or checkpoint a non-finite state.
-        if step % config.log_every == 0 or last or evaluate_now or save_now:
-            extra = {f'data/train_{k}': v for k, v in data.train_stats.items()}
-            logged = steps.flush(step, extra, last_checkpoint)
-            if logged:
-                bar.set_postfix(loss=f"{logged['train/loss']:.3f}", refresh=False)
-        if evaluate_now:
-            run_eval(step)
-        if save_now:
-            checkpoint.save(mngr, step, state, dict(data.train.state))
-        if evaluate_now or save_now:
-            steps.restart_clock()
-    bar.close()
-    return (state, step, *run_eval(step))
+    try:
+        if start < config.total_steps:
+            # Data before the first compile: a missing dataset fails in seconds, not minutes.
+            data = run.task.train_data(run.vocab, sharding.local_rows(config.batch_size), data_state)
+            if start == 0:
+                run.evaluate(state.params, 0, lambda ev: ev.every > 0)
+            state, step = run.train(state, start, data)
+        final = run.evaluate(state.params, step)
+    finally:
+        run.mngr.wait_until_finished()
+    if start < config.total_steps:
+        run.task.write_outputs(state.params, run.vocab, workdir, jax.random.fold_in(run.rng, step))  # unused by steps
+    return _finish(run, step, final)
+
+
+def evaluate(config, workdir: str) -> dict:
+    """Runs every evaluator once on the workdir's newest checkpoint or, with none, on the
+    config.init_from model; metrics go to the workdir like a training run's."""
+    log = tqdm.tqdm.write if jax.process_index() == 0 else (lambda *_: None)
+    config_lib.validate(config, jax.device_count(), jax.process_count())
+    checkpoints = os.path.join(workdir, 'checkpoints')
+    if not (os.path.isdir(checkpoints) and os.listdir(checkpoints) or config.init_from or config.resume):
+        raise FileNotFoundError(f'nothing to evaluate: {workdir} has no checkpoint and config.init_from is empty')
+    run, state, step, _ = setup(config, workdir, log)
+    return _finish(run, step, run.evaluate(state.params, step))

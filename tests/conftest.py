@@ -25,6 +25,22 @@ def bbc(tmp_path_factory):
     return dict(data_dir=data_dir, vocab_path=vocab_path)
 
 
+@pytest.fixture(scope='session')
+def wic(tmp_path_factory):
+    """A miniature WordNet (TFDS data_dir) whose supersense (animal / food) shows only in the context."""
+    from test_wordnet import write_lexicon
+
+    from research.data import wordnet
+    root = tmp_path_factory.mktemp('wic')
+    names = [''.join('bdfgklmnpr'[int(d)] + 'aeiou'[int(d) % 5] for d in f'{i:03d}') for i in range(160)]
+    synsets = [('noun', 5, (n,), (f'the {n} ate grass in the field', f'a wild {n} ran home')) if i % 2 else
+               ('noun', 13, (n,), (f'we cooked the {n} for dinner', f'she ate a fresh {n} with bread'))
+               for i, n in enumerate(names)]
+    data_dir = str(root / 'tfds')
+    wordnet.WordnetWic(data_dir=data_dir, wordnet_dir=write_lexicon(root / 'wn', synsets)).download_and_prepare()
+    return data_dir
+
+
 def tiny_lm_config(bbc, **overrides):
     """A seconds-long LM config on the prepared BBC data."""
     from research import config as config_lib

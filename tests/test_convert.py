@@ -134,7 +134,7 @@ def test_minilm_round_trip_is_exact(minilm_dir, minilm, tmp_path, prefix):
     jax.tree.map(lambda a, b: np.testing.assert_array_equal(a, b), again, params)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def tiny_random_params(pooler=True):
     """A random tiny BERT's params (cached: tests must not modify them)."""
     model = Encoder(**bert_config_to_kwargs(TINY_HF, pooler=pooler))

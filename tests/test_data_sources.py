@@ -6,12 +6,10 @@ import importlib.util
 import pytest
 import tensorflow_datasets as tfds
 
-from research.data import bbc_news
-from research.data import sources
+from research.data import bbc_news, sources
 from research.text.vocab import SPECIALS, Vocab
 from research.text.words import WordTokenizer
-from research.tools import build_vocab
-from research.tools import prepare_data
+from research.tools import build_vocab, prepare_data
 
 
 def _read_split(data_dir, split):

@@ -7,8 +7,15 @@ import numpy as np
 import pytest
 
 from research.models import layers
-from research.models.encoder import (Encoder, MlmHead, SequenceClassifier, SpanHead,
-                                     TokenClassifier, bert_config_to_kwargs, pool)
+from research.models.encoder import (
+    Encoder,
+    MlmHead,
+    SequenceClassifier,
+    SpanHead,
+    TokenClassifier,
+    bert_config_to_kwargs,
+    pool,
+)
 
 V, D, B, T = 50, 32, 2, 12
 OPTIONS = {'bert': dict(pre_norm=False, positions='learned'),

@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
+from research import tasks
 from research.config import load_config
 from research.data import lm, sources
+from research.data.batching import padded_batches
 from research.text.vocab import EOS_ID, PAD_ID, Vocab
 from research.text.words import WordTokenizer
 from research.tools.build_vocab import count_tokens
@@ -16,7 +18,7 @@ from research.tools.build_vocab import count_tokens
 
 def test_bad_documents_are_counted_not_fatal():
     vocab = Vocab.build(collections.Counter('the cat sat on a mat'.split()))
-    raw = [b'', b'  \n\t ', b'the cat \xff\xfe sat', b'the mat ' * 50_000, 'on a mat'.encode()]
+    raw = [b'', b'  \n\t ', b'the cat \xff\xfe sat', b'the mat ' * 50_000, b'on a mat']
     stats = collections.Counter()
     docs = list(lm.encode_documents(raw, WordTokenizer(), vocab, seq_len=16, stats=stats))
     assert stats['docs'] == 5 and stats['empty'] == 2 and stats['non_utf8'] == 1 and stats['long'] == 1
@@ -55,13 +57,16 @@ def lm1b(tmp_path):
 def test_lm1b_pipeline_with_mock_data(lm1b):
     config, vocab = lm1b
     config.batch_size, config.data.max_eval_sequences = 2, 0
-    data = lm.LMData(config, vocab, slice(0, 2), slice(0, config.eval_batch_size))
-    a = [next(data.train)['inputs'] for _ in range(3)]
-    again = lm.LMData(config, vocab, slice(0, 2), slice(0, config.eval_batch_size))
-    for x, y in zip(a, (next(again.train)['inputs'] for _ in range(3))):
+    task = tasks.get(config)
+    train = task.train_data(vocab, slice(0, 2), None)
+    a = [next(train)['inputs'] for _ in range(3)]
+    again = task.train_data(vocab, slice(0, 2), None)
+    for x, y in zip(a, (next(again)['inputs'] for _ in range(3))):
         np.testing.assert_array_equal(x, y)  # same seed, same stream
     assert a[0].shape == (2, config.data.seq_len)
-    batches = list(data.eval_batches())
-    assert all(b['inputs'].shape == (config.eval_batch_size, config.data.seq_len) for b in batches)
+    arrays, stats = task.eval_arrays(vocab, config.data.eval_split)
+    size = config.eval_batch_size
+    batches = [task.eval_batch(vocab, rows) for rows in padded_batches(arrays, size, slice(0, size))]
+    assert all(b['inputs'].shape == (size, config.data.seq_len) for b in batches)
     total = sum(b['weights'].sum() for b in batches)
-    assert total == data.eval_stats['tokens'] - 1  # every eval token but the first is scored
+    assert total == stats['tokens'] - 1  # every eval token but the first is scored

@@ -6,8 +6,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from research.models.decoder import Decoder
 from research import sampling
+from research.models.decoder import Decoder
 
 
 def tiny(positions='learned', **kw):

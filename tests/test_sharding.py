@@ -4,7 +4,8 @@ import jax
 import numpy as np
 import pytest
 
-from research import config as config_lib, sharding, tasks
+from research import config as config_lib
+from research import sharding, tasks
 from research.train import init_state, jit_train_step
 
 
@@ -26,7 +27,7 @@ def tiny_config(**mesh):
 def two_steps(config, devices, batch):
     """(initial params, params after 2 steps, last step's metrics), all on host."""
     mesh = sharding.make_mesh(config.mesh, devices)
-    task = tasks.get('lm')
+    task = tasks.get(config)
     model, tx, schedule, abstract, init_fn = init_state(task, config, 50, mesh)
     state = init_fn(jax.random.key(0))
     init = jax.device_get(state.params)
@@ -80,5 +81,5 @@ def test_grad_accumulation_equals_full_batch(batch):
 def test_fsdp_and_tensor_axes_really_shard():
     config = tiny_config(data=2, fsdp=2, tensor=2)
     mesh = sharding.make_mesh(config.mesh)
-    _, _, _, abstract, _ = init_state(tasks.get('lm'), config, 50, mesh)
+    _, _, _, abstract, _ = init_state(tasks.get(config), config, 50, mesh)
     assert tuple(abstract.params['block_0']['mlp']['wi']['kernel'].sharding.spec) == ('fsdp', 'tensor')

@@ -1,7 +1,6 @@
 """Word-level labelling: word labels -> pieces, truncation around the target, the tag task end to end."""
 
 import collections
-import json
 import os
 
 import numpy as np
@@ -13,7 +12,6 @@ from research.tasks.tag import word_encoder
 from research.text.align import IGNORE
 from research.text.vocab import CLS_ID, SEP_ID, Vocab
 from research.train import train_and_evaluate
-from tests.test_wordnet import write_lexicon
 
 CLS, SEP = 101, 102
 
@@ -66,20 +64,6 @@ def test_word_vocab_encoder(tmp_path):
     assert (cls_id, sep_id) == (CLS_ID, SEP_ID)
 
 
-@pytest.fixture(scope='module')
-def wic(tmp_path_factory):
-    """A miniature WordNet whose supersense (animal / food) shows only in the context."""
-    from research.data import wordnet
-    root = tmp_path_factory.mktemp('wic')
-    names = [''.join('bdfgklmnpr'[int(d)] + 'aeiou'[int(d) % 5] for d in f'{i:03d}') for i in range(160)]
-    synsets = [('noun', 5, (n,), (f'the {n} ate grass in the field', f'a wild {n} ran home')) if i % 2 else
-               ('noun', 13, (n,), (f'we cooked the {n} for dinner', f'she ate a fresh {n} with bread'))
-               for i, n in enumerate(names)]
-    data_dir = str(root / 'tfds')
-    wordnet.WordnetWic(data_dir=data_dir, wordnet_dir=write_lexicon(root / 'wn', synsets)).download_and_prepare()
-    return data_dir
-
-
 def test_tag_task_learns_supersense_from_context(wic, tmp_path):
     """A tiny encoder from scratch (MiniLM's WordPiece vocab) separates animal from food
     words it never saw in training, from their contexts; the baselines are on the same
@@ -91,14 +75,13 @@ def test_tag_task_learns_supersense_from_context(wic, tmp_path):
         'eval_batch_size=16', 'total_steps=60', 'eval_every=0', 'log_every=20', 'checkpoint_every=60',
         'optim.lr=3e-3', 'optim.warmup_steps=5', 'progress_bar=False'])
     result = train_and_evaluate(config, str(tmp_path))
-    events = [json.loads(line) for line in open(tmp_path / 'metrics.jsonl')]
-    baselines = next(e for e in events if 'val/group_mfs_accuracy' in e)
-    assert result['val/accuracy'] >= 0.9 > baselines['val/majority_accuracy'] + 0.2
-    assert result['val/stored_baseline_accuracy'] == 1.0  # each toy lemma has one sense
-    assert baselines['val/eval_groups_seen_in_train'] == 0
-    assert baselines['val/group_mfs_accuracy'] == baselines['val/majority_accuracy']
-    assert baselines['val/eval_group_mfs_accuracy'] == 1.0
-    assert os.path.getsize(tmp_path / 'confusion_matrix.png') > 5000
+    p = 'validation_test/'  # metrics are named by the evaluated split
+    assert result[p + 'accuracy'] >= 0.9 > result[p + 'majority_accuracy'] + 0.2
+    assert result[p + 'stored_baseline_accuracy'] == 1.0  # each toy lemma has one sense
+    assert result[p + 'eval_groups_seen_in_train'] == 0
+    assert result[p + 'group_mfs_accuracy'] == result[p + 'majority_accuracy']
+    assert result[p + 'eval_group_mfs_accuracy'] == 1.0
+    assert os.path.getsize(tmp_path / 'confusion' / 'validation_test.png') > 5000
 
 
 def test_most_frequent_label_per_group():

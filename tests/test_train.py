@@ -8,9 +8,10 @@ import shutil
 import jax
 import numpy as np
 import pytest
-
 from conftest import tiny_lm_config
-from research import checkpoint, generate, main as main_lib
+
+from research import checkpoint, generate
+from research import main as main_lib
 from research.train import train_and_evaluate
 
 
@@ -31,15 +32,15 @@ def data_position(workdir, step):
 def test_resume_is_bitwise_exact(bbc, tmp_path):
     """Train 6 steps; separately, train, drop the step-6 checkpoint and resume from step 3."""
     straight, resumed = str(tmp_path / 'a'), str(tmp_path / 'b')
-    config = tiny_lm_config(bbc)
+    config = tiny_lm_config(bbc, eval_every=3)
     train_and_evaluate(config, straight)
     train_and_evaluate(config, resumed)
     shutil.rmtree(os.path.join(resumed, 'checkpoints', '6'))
     train_and_evaluate(config, resumed)  # restores step 3: params, opt state, data position
     # The second run in `resumed` really resumed: it logged train steps 4 and 6 only, and
-    # did not evaluate at step 0 again.
+    # did not evaluate at step 0 or 3 again.
     assert [e['step'] for e in events(resumed) if 'train/loss' in e] == [2, 3, 4, 6, 4, 6]
-    assert [e['step'] for e in events(resumed) if 'val/loss' in e] == [0, 6, 6]
+    assert [e['step'] for e in events(resumed) if 'val/loss' in e] == [0, 3, 6, 6]
     a, b = params_at(straight, 6), params_at(resumed, 6)
     jax.tree.map(np.testing.assert_array_equal, a, b)
     assert data_position(straight, 6) == data_position(resumed, 6)
@@ -119,3 +120,37 @@ def test_changed_model_config_is_a_clear_error(bbc, tmp_path):
     with pytest.raises(checkpoint.CheckpointError, match='use a new --workdir'):
         train_and_evaluate(tiny_lm_config(bbc, total_steps=6, model__d_model=64), workdir)
     assert sorted(os.listdir(os.path.join(workdir, 'checkpoints'))) == ['3'], 'nothing was touched'
+
+
+def test_evaluate_cli_checkpoint_or_init_from(bbc, tmp_path, capsys):
+    """research.evaluate: the workdir's newest checkpoint, else config.init_from, else a clear error."""
+    from research import evaluate
+    trained, fresh, empty = (str(tmp_path / d) for d in 'abc')
+    args = ['--config', 'experiments/classify/bbc_news_bag.py:runlocal', f'--config.data.data_dir={bbc["data_dir"]}',
+            f'--config.data.vocab_path={bbc["vocab_path"]}', '--config.progress_bar=False', '--config.peak_flops=1e9',
+            '--config.data.eval_split=test']
+    assert main_lib.main(args + ['--workdir', trained, '--config.total_steps=6']) == 0
+    trained_result = json.load(open(os.path.join(trained, 'results.json')))
+    capsys.readouterr()
+    assert evaluate.run(args + ['--workdir', trained, '--config.evals.task=dict(type="task", split="validation")']) == 0
+    assert 'val/accuracy' in capsys.readouterr().out
+    result = json.load(open(os.path.join(trained, 'results.json')))
+    assert result['step'] == 6 and result['test/accuracy'] == trained_result['test/accuracy']  # merged
+    assert [e['step'] for e in events(trained) if 'val/accuracy' in e] == [6]
+    assert evaluate.run(args + ['--workdir', fresh, f'--config.init_from={trained}']) == 0
+    assert json.load(open(os.path.join(fresh, 'results.json')))['test/accuracy'] == trained_result['test/accuracy']
+    assert not os.listdir(os.path.join(fresh, 'checkpoints')), 'evaluation saves no checkpoint'
+    capsys.readouterr()
+    assert evaluate.run(args + ['--workdir', empty]) == 2
+    assert capsys.readouterr().err.strip() == f'error: nothing to evaluate: {empty} has no checkpoint and ' \
+                                               f'config.init_from is empty'
+
+
+def test_generate_refuses_a_non_lm_workdir(bbc, tmp_path, capsys):
+    workdir = str(tmp_path)
+    config = tiny_lm_config(bbc, total_steps=2, task='classify')
+    config.model.arch = 'bag'
+    train_and_evaluate(config, workdir)
+    assert generate.main(['--workdir', workdir, '--prompt', 'the']) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith('error: ') and "trained task 'classify'" in err and len(err.splitlines()) == 1

@@ -16,6 +16,18 @@ import numpy as np
 from research.data import sources
 
 
+def class_names(config) -> list:
+    """The names of config.data.label_key's classes (a ClassLabel, or a sequence of them)."""
+    d = config.data
+    features = sources.get_builder(d.name, d.data_dir or None).info.features
+    feature = features[d.label_key] if d.label_key in features else None
+    feature = getattr(feature, 'feature', feature)  # a Sequence of per-word labels
+    if not hasattr(feature, 'names'):
+        raise ValueError(f'config.data.label_key={d.label_key!r} is not a class-label feature of '
+                         f'{d.name!r}; features: {sorted(features)}')
+    return list(feature.names)
+
+
 def encode_split(config, split: str, stats: collections.Counter, *, encode, end_id=None) -> dict:
     """{'ids' [N, T] int32, 'mask' [N, T] bool, 'labels' [N] int32} for one split, in stored order.
 
@@ -29,10 +41,8 @@ def encode_split(config, split: str, stats: collections.Counter, *, encode, end_
         if text is None:  # empty documents are counted and dropped
             continue
         piece_ids = encode(text)
-        if len(piece_ids) > d.seq_len:
-            stats['truncated'] += 1
-            piece_ids = piece_ids[:d.seq_len - 1] + [end_id] if end_id is not None else piece_ids[:d.seq_len]
-        ids.append(piece_ids)
+        stats['truncated'] += len(piece_ids) > d.seq_len
+        ids.append(cut(piece_ids, d.seq_len, end_id))
         labels.append(int(ex[d.label_key]))
     if not ids:
         raise ValueError(f'split {split!r} of {d.name!r} has no non-empty texts ({dict(stats)})')
@@ -42,6 +52,13 @@ def encode_split(config, split: str, stats: collections.Counter, *, encode, end_
     lengths = np.array([len(r) for r in ids])
     return dict(ids=out, mask=np.arange(d.seq_len)[None, :] < lengths[:, None],
                 labels=np.array(labels, np.int32))
+
+
+def cut(ids: list, seq_len: int, end_id: int | None = None) -> list:
+    """The first seq_len ids; a kept `end_id` (e.g. [SEP]) stays last."""
+    if len(ids) <= seq_len:
+        return ids
+    return ids[:seq_len - 1] + [end_id] if end_id is not None else ids[:seq_len]
 
 
 def class_weights(config, counts: np.ndarray) -> np.ndarray:
@@ -56,72 +73,53 @@ def class_weights(config, counts: np.ndarray) -> np.ndarray:
     return np.ones(len(counts), np.float32)
 
 
-class ClassifyData:
-    """Train iterator, evaluation batches and label statistics for one classification config.
-
-    `encode_split(split, stats)` returns the split as {'ids', 'mask', 'labels', ...}; extra
-    per-example arrays (e.g. a baseline's inputs) stay available in `train_arrays` and
-    `eval_arrays`.
-    """
-
-    def __init__(self, config, encode_split, class_names, rows: slice, eval_rows: slice,
-                 data_state: dict | None = None):
-        d = config.data
-        self.config, self.class_names, self._eval_rows = config, list(class_names), eval_rows
-        self.train_stats, self.eval_stats = collections.Counter(), collections.Counter()
-        self.train_arrays = self._downsample(encode_split(d.train_split, self.train_stats))
-        labels = self.train_arrays['labels']
-        self.train_counts = np.bincount(labels[labels >= 0], minlength=len(self.class_names))
-        self.weights = class_weights(config, self.train_counts)
-        self.eval_arrays = encode_split(d.eval_split, self.eval_stats)
-        self.train = ExampleIterator(self.train_arrays, self.weights, config.batch_size, rows,
-                                     config.seed, data_state)
-
-    def _downsample(self, arrays: dict) -> dict:
-        """Keeps a seeded fraction of the examples of the classes in data.train_class_fraction."""
-        labels = arrays['labels'].reshape(len(arrays['labels']), -1)
-        keep = np.ones(len(labels), bool)
-        rng = np.random.default_rng([self.config.seed, 7])
-        for name, fraction in self.config.data.train_class_fraction:
-            if name not in self.class_names:
-                raise ValueError(f'config.data.train_class_fraction names {name!r}; classes: {self.class_names}')
-            members = np.flatnonzero((labels == self.class_names.index(name)).any(1))
-            drop = rng.permutation(members)[int(round(fraction * len(members))):]
-            keep[drop] = False
-        return {k: v[keep] for k, v in arrays.items()}
-
-    def eval_labels(self) -> np.ndarray:
-        """The evaluated labels, flattened (IGNORE dropped)."""
-        labels = self.eval_arrays['labels']
-        return labels[labels >= 0]
-
-    def eval_batches(self):
-        """This host's rows of each global eval batch; the last is padded with weight-0 rows."""
-        a, n = self.eval_arrays, self.config.eval_batch_size
-        for start in range(0, len(a['labels']), n):
-            labels = a['labels'][start:start + n]
-            b = _batch(a['ids'][start:start + n], a['mask'][start:start + n], labels,
-                       (labels >= 0).astype(np.float32), n)
-            yield {k: v[self._eval_rows] for k, v in b.items()}
+def downsample(config, arrays: dict, class_names) -> dict:
+    """Keeps a seeded fraction (data.seed) of the examples of the classes named in
+    data.train_class_fraction, e.g. (('business', 0.1),)."""
+    labels = arrays['labels'].reshape(len(arrays['labels']), -1)
+    keep = np.ones(len(labels), bool)
+    rng = np.random.default_rng([config.data.seed, 7])
+    for name, fraction in config.data.train_class_fraction:
+        if name not in class_names:
+            raise ValueError(f'config.data.train_class_fraction names {name!r}; classes: {list(class_names)}')
+        members = np.flatnonzero((labels == list(class_names).index(name)).any(1))
+        drop = rng.permutation(members)[int(round(fraction * len(members))):]
+        keep[drop] = False
+    return {k: v[keep] for k, v in arrays.items()}
 
 
-def _batch(ids, mask, labels, weights, size: int) -> dict:
-    """Pads to `size` rows with weight-0 examples."""
-    pad = lambda x: np.pad(x, ((0, size - len(x)),) + ((0, 0),) * (x.ndim - 1))
-    return dict(inputs=pad(ids), mask=pad(mask), labels=pad(labels), weights=pad(weights))
+def labelled_texts(config, split: str) -> tuple[list, np.ndarray]:
+    """(texts, labels [N]) of a text-classification split in stored order, blank texts dropped
+    (for evaluators that build prompts from the raw text)."""
+    d = config.data
+    ds = sources.load_split(d.name, split, d.data_dir or None)
+    for key in (d.text_key, d.label_key):
+        if key not in ds.element_spec or ds.element_spec[key].shape.rank != 0:
+            raise ValueError(f'{key!r} is not a scalar feature of {d.name!r} (config.data.text_key/'
+                             f'label_key); features: {sorted(ds.element_spec)}')
+    texts, labels, stats = [], [], collections.Counter()
+    for ex in ds.as_numpy_iterator():
+        text = sources.decode_text(ex[d.text_key], stats)
+        if text is not None:
+            texts.append(text)
+            labels.append(int(ex[d.label_key]))
+    return texts, np.array(labels, np.int32)
 
 
 class ExampleIterator:
-    """Endless iterator of this host's rows of each global training batch.
+    """Endless iterator of this host's rows of each global training batch of `arrays` (model
+    inputs and 'labels'), with 'weights' = the class weight of each label (0 where IGNORE).
 
     Epoch e visits the examples in the permutation seeded by (seed, e) and drops the last
-    incomplete batch; `state` = {'epoch', 'batch'} is the next batch, as checkpointed.
+    incomplete batch; `state` = {'epoch', 'batch'} is the next batch, as checkpointed;
+    `stats` are the counts of the encoded split.
     """
 
     def __init__(self, arrays: dict, class_weights, global_batch_size: int, rows: slice, seed: int,
-                 state: dict | None = None):
+                 state: dict | None = None, stats: collections.Counter | None = None):
         self._arrays, self._class_weights = arrays, class_weights
         self._size, self._rows, self._seed = global_batch_size, rows, seed
+        self.stats = collections.Counter() if stats is None else stats
         if len(arrays['labels']) < global_batch_size:
             raise ValueError(f'the training split has {len(arrays["labels"])} examples, fewer than one '
                              f'global batch ({global_batch_size}); lower batch_size')
@@ -131,11 +129,13 @@ class ExampleIterator:
         return self
 
     def __next__(self) -> dict:
-        ids, mask, labels = (self._arrays[k] for k in ('ids', 'mask', 'labels'))
-        if (self.state['batch'] + 1) * self._size > len(labels):
+        n = len(self._arrays['labels'])
+        if (self.state['batch'] + 1) * self._size > n:
             self.state = {'epoch': self.state['epoch'] + 1, 'batch': 0}
-        order = np.random.default_rng([self._seed, self.state['epoch']]).permutation(len(labels))
+        order = np.random.default_rng([self._seed, self.state['epoch']]).permutation(n)
         take = order[self.state['batch'] * self._size:(self.state['batch'] + 1) * self._size][self._rows]
         self.state['batch'] += 1
-        weights = np.where(labels[take] >= 0, self._class_weights[np.maximum(labels[take], 0)], 0)
-        return _batch(ids[take], mask[take], labels[take], weights.astype(np.float32), len(take))
+        batch = {k: v[take] for k, v in self._arrays.items()}
+        labels = batch['labels']
+        batch['weights'] = np.where(labels >= 0, self._class_weights[np.maximum(labels, 0)], 0).astype(np.float32)
+        return batch

@@ -6,7 +6,7 @@ windows of seq_len + 1 tokens that overlap by one, so every token is a target on
 inputs = window[:-1], targets = window[1:], weights = targets != <pad>.
 
 Training reads the train split once per epoch, documents shuffled with a seed derived
-from (seed, epoch). Every host reads the same stream and keeps its rows of each global
+from (data.seed, epoch). Every host reads the same stream and keeps its rows of each global
 batch, so the iterator position (epoch, batches read in that epoch) is the same on every
 host; it is saved with each checkpoint and a resumed run continues with the very next
 batch.
@@ -14,7 +14,7 @@ batch.
 
 import collections
 import itertools
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -85,11 +85,13 @@ class TrainIterator:
     """
 
     def __init__(self, windows_for_epoch: Callable[[int], Iterator[np.ndarray]],
-                 global_batch_size: int, rows: slice, state: dict | None = None):
+                 global_batch_size: int, rows: slice, state: dict | None = None,
+                 stats: collections.Counter | None = None):
         self._windows_for_epoch = windows_for_epoch
         self._global_batch_size = global_batch_size
         self._rows = rows
         self.state = dict(state or {'epoch': 0, 'batch': 0})
+        self.stats = collections.Counter() if stats is None else stats
         self._it = None
 
     def __iter__(self):
@@ -111,71 +113,65 @@ class TrainIterator:
             self._it = None
 
 
-class LMData:
-    """Train iterator, evaluation batches and baselines for one LM config."""
+def check_text_feature(config, split: str):
+    """Fails now (not mid-run) if the split is not prepared or lacks config.data.text_key."""
+    d = config.data
+    spec = sources.load_split(d.name, split, d.data_dir or None).element_spec
+    if d.text_key not in spec:
+        raise KeyError(f'config.data.text_key={d.text_key!r} is not a feature of {d.name!r}; '
+                       f'features: {sorted(spec)}')
 
-    def __init__(self, config, vocab, rows: slice, eval_rows: slice, data_state: dict | None = None):
-        d = config.data
-        self.config, self.vocab, self.train_rows, self.eval_rows = config, vocab, rows, eval_rows
-        self.tokenizer = WordTokenizer(lowercase=d.lowercase, normalize_numbers=d.normalize_numbers)
-        self.train_stats = collections.Counter()
-        self.eval_stats = collections.Counter()
-        self.train = TrainIterator(self._train_windows, config.batch_size, rows, data_state)
-        self._eval_windows = None
-        for split in (d.train_split, d.eval_split):  # fail now if the data is not prepared
-            spec = sources.load_split(d.name, split, d.data_dir or None).element_spec
-            if d.text_key not in spec:
-                raise KeyError(f'config.data.text_key={d.text_key!r} is not a feature of {d.name!r}; '
-                               f'features: {sorted(spec)}')
 
-    def _raw_texts(self, split: str, shuffle_seed: int | None = None):
-        d = self.config.data
-        ds = sources.load_split(d.name, split, d.data_dir or None)
-        if shuffle_seed is not None:
-            ds = ds.shuffle(d.shuffle_buffer, seed=shuffle_seed, reshuffle_each_iteration=False)
-        return (ex[d.text_key] for ex in ds.as_numpy_iterator())
+def raw_texts(config, split: str, shuffle_seed: int | None = None):
+    """The split's stored texts (bytes), optionally shuffled with a seed."""
+    d = config.data
+    ds = sources.load_split(d.name, split, d.data_dir or None)
+    if shuffle_seed is not None:
+        ds = ds.shuffle(d.shuffle_buffer, seed=shuffle_seed, reshuffle_each_iteration=False)
+    return (ex[d.text_key] for ex in ds.as_numpy_iterator())
 
-    def _train_windows(self, epoch: int, stats=None) -> Iterator[np.ndarray]:
-        d = self.config.data
-        doc_seed, window_seed = np.random.SeedSequence([self.config.seed, epoch]).generate_state(2)
-        docs = encode_documents(self._raw_texts(d.train_split, int(doc_seed)), self.tokenizer,
-                                self.vocab, d.seq_len, self.train_stats if stats is None else stats)
-        return shuffle_windows(pack(docs, d.seq_len), d.window_shuffle_buffer,
-                               np.random.default_rng(window_seed))
 
-    def eval_windows(self) -> np.ndarray:
-        """All evaluation windows [N, L+1] in stored order (last one padded); cached."""
-        if self._eval_windows is None:
-            d = self.config.data
-            docs = encode_documents(self._raw_texts(d.eval_split), self.tokenizer, self.vocab,
-                                    d.seq_len, self.eval_stats)
-            windows = pack(docs, d.seq_len, keep_remainder=True)
-            if d.max_eval_sequences:
-                windows = itertools.islice(windows, d.max_eval_sequences)
-            windows = list(windows)
-            if not windows:
-                raise ValueError(f'eval split {d.eval_split!r} of {d.name!r} has no tokens '
-                                 f'({dict(self.eval_stats)}); choose another config.data.eval_split')
-            self._eval_windows = np.stack(windows)
-        return self._eval_windows
+def train_windows(config, vocab, epoch: int, stats: collections.Counter) -> Iterator[np.ndarray]:
+    """Epoch `epoch` of the training windows: documents and windows shuffled with data.seed."""
+    d = config.data
+    doc_seed, window_seed = np.random.SeedSequence([d.seed, epoch]).generate_state(2)
+    tokenizer = WordTokenizer(lowercase=d.lowercase, normalize_numbers=d.normalize_numbers)
+    docs = encode_documents(raw_texts(config, d.train_split, int(doc_seed)), tokenizer, vocab, d.seq_len, stats)
+    return shuffle_windows(pack(docs, d.seq_len), d.window_shuffle_buffer, np.random.default_rng(window_seed))
 
-    def eval_batches(self) -> Iterator[dict]:
-        """This host's rows of each global eval batch; the last is padded with weight-0 rows."""
-        windows, n = self.eval_windows(), self.config.eval_batch_size
-        for start in range(0, len(windows), n):
-            chunk = windows[start:start + n]
-            if len(chunk) < n:
-                pad = np.full((n - len(chunk), chunk.shape[1]), vocab_lib.PAD_ID, np.int32)
-                chunk = np.concatenate([chunk, pad])
-            yield to_batch(chunk[self.eval_rows])
 
-    def unigram_perplexity(self) -> float:
-        """Perplexity on the eval windows of an add-one unigram model fitted on one train epoch."""
-        counts = np.zeros(len(self.vocab), np.float64)
-        for w in self._train_windows(0, collections.Counter()):
-            counts += np.bincount(w[1:], minlength=len(self.vocab))
-        counts[vocab_lib.PAD_ID] = 0
-        logp = np.log((counts + 1) / (counts.sum() + len(self.vocab)))
-        targets = self.eval_windows()[:, 1:]
-        keep = targets != vocab_lib.PAD_ID
-        return float(np.exp(-logp[targets[keep]].mean()))
+def train_iterator(config, vocab, rows: slice, state: dict | None = None) -> TrainIterator:
+    check_text_feature(config, config.data.train_split)
+    stats = collections.Counter()
+    return TrainIterator(lambda epoch: train_windows(config, vocab, epoch, stats), config.batch_size, rows,
+                         state, stats)
+
+
+def eval_windows(config, vocab, split: str) -> tuple[np.ndarray, collections.Counter]:
+    """All evaluation windows [N, L+1] of `split` in stored order (the last one padded),
+    at most data.max_eval_sequences of them, and the data counts."""
+    d = config.data
+    check_text_feature(config, split)
+    stats = collections.Counter()
+    tokenizer = WordTokenizer(lowercase=d.lowercase, normalize_numbers=d.normalize_numbers)
+    docs = encode_documents(raw_texts(config, split), tokenizer, vocab, d.seq_len, stats)
+    windows = pack(docs, d.seq_len, keep_remainder=True)
+    if d.max_eval_sequences:
+        windows = itertools.islice(windows, d.max_eval_sequences)
+    windows = list(windows)
+    if not windows:
+        raise ValueError(f'eval split {split!r} of {d.name!r} has no tokens ({dict(stats)}); '
+                         f'choose another split')
+    return np.stack(windows), stats
+
+
+def unigram_perplexity(config, vocab, windows: np.ndarray) -> float:
+    """Perplexity on `windows` of an add-one unigram model fitted on one train epoch."""
+    counts = np.zeros(len(vocab), np.float64)
+    for w in train_windows(config, vocab, 0, collections.Counter()):
+        counts += np.bincount(w[1:], minlength=len(vocab))
+    counts[vocab_lib.PAD_ID] = 0
+    logp = np.log((counts + 1) / (counts.sum() + len(vocab)))
+    targets = windows[:, 1:]
+    keep = targets != vocab_lib.PAD_ID
+    return float(np.exp(-logp[targets[keep]].mean()))

@@ -36,51 +36,36 @@ def mask_batch(ids: np.ndarray, word_ids: np.ndarray, rng: np.random.Generator, 
                 weights=selected.astype(np.float32))
 
 
-class MLMData:
-    """MLM batches over the LM pipeline's packed word windows (word vocab: a token is a word).
+def corrupt(tokens: np.ndarray, row_seeds, mask_args: dict) -> dict:
+    """Masks each row of word-vocabulary tokens [B, T] with its own Generator(row_seeds[i])
+    (a token is a word; <pad> positions are never selected)."""
+    word_ids = np.where(tokens != 0, np.arange(tokens.shape[1])[None, :], -1)  # 0 = <pad>
+    rows = [mask_batch(tokens[i:i + 1], word_ids[i:i + 1], np.random.default_rng(s), **mask_args)
+            for i, s in enumerate(row_seeds)]
+    return {k: np.concatenate([r[k] for r in rows]) for k in rows[0]}
 
-    Each window's last seq_len tokens (windows overlap by one, so these are disjoint) are
-    corrupted with a Generator seeded by (seed, epoch, batch, global row) in training and
-    by (seed, window index) in evaluation: masks depend neither on the host split nor on
-    the batch size, and a resumed run re-creates them.
-    """
 
-    def __init__(self, lm_data, vocab_size: int, mask_id: int, num_special: int, rate: float,
-                 whole_word: bool, seed: int):
-        self.lm, self.seed = lm_data, seed
-        self.mask_args = dict(mask_id=mask_id, vocab_size=vocab_size, num_special=num_special,
-                              rate=rate, whole_word=whole_word)
-        self.train_stats, self.eval_stats = lm_data.train_stats, lm_data.eval_stats
-        self.train = self._train()
+class MaskedTrainIterator:
+    """The LM train iterator's windows, masked per row with seeds (seed, epoch, batch, global
+    row): masks depend neither on the host split nor on the batch size, and a resumed run
+    re-creates them. `state` and `stats` are the LM iterator's."""
 
-    def _corrupt(self, tokens, row_seeds) -> dict:
-        word_ids = np.where(tokens != 0, np.arange(tokens.shape[1])[None, :], -1)  # 0 = <pad>
-        rows = [mask_batch(tokens[i:i + 1], word_ids[i:i + 1], np.random.default_rng(s), **self.mask_args)
-                for i, s in enumerate(row_seeds)]
-        return {k: np.concatenate([r[k] for r in rows]) for k in rows[0]}
+    def __init__(self, lm_iterator, rows: slice, seed: int, mask_args: dict):
+        self.lm, self.rows, self.seed, self.mask_args = lm_iterator, rows, seed, mask_args
 
-    def _train(self):
-        data = self
+    state = property(lambda self: self.lm.state)
+    stats = property(lambda self: self.lm.stats)
 
-        class MaskedTrainIterator:
-            """The LM train iterator's batches, corrupted; `state` is the LM iterator's."""
-            state = property(lambda _: data.lm.train.state)
+    def __iter__(self):
+        return self
 
-            def __iter__(self):
-                return self
+    def __next__(self) -> dict:
+        epoch, index = self.lm.state['epoch'], self.lm.state['batch']
+        tokens = next(self.lm)['targets']  # each window's last seq_len tokens: disjoint windows
+        seeds = [(self.seed, epoch, index, r) for r in range(self.rows.start, self.rows.start + len(tokens))]
+        return corrupt(tokens, seeds, self.mask_args)
 
-            def __next__(self):
-                it, rows = data.lm.train, data.lm.train_rows
-                epoch, index = it.state['epoch'], it.state['batch']
-                tokens = next(it)['targets']
-                seeds = [(data.seed, epoch, index, r) for r in range(rows.start, rows.start + len(tokens))]
-                return data._corrupt(tokens, seeds)
 
-        return MaskedTrainIterator()
-
-    def eval_batches(self):
-        n = self.lm.config.eval_batch_size
-        rows = self.lm.eval_rows
-        for start, batch in zip(range(0, 1 << 62, n), self.lm.eval_batches()):
-            tokens = batch['targets']
-            yield self._corrupt(tokens, [(self.seed, EVAL_STREAM, start + rows.start + i) for i in range(len(tokens))])
+def eval_masks(tokens: np.ndarray, index: np.ndarray, seed: int, mask_args: dict) -> dict:
+    """Evaluation masks: row i seeded by (seed, EVAL_STREAM, its index in the split)."""
+    return corrupt(tokens, [(seed, EVAL_STREAM, int(i)) for i in index], mask_args)

@@ -75,12 +75,19 @@ def load_split(name: str, split: str, data_dir: str | None) -> tf.data.Dataset:
         raise ValueError(f'Dataset {name!r} has no split {unknown[0]!r} (in {split!r}); '
                          f'available splits: {available}')
     try:
-        return builder.as_dataset(split=split, shuffle_files=False)
+        ds = builder.as_dataset(split=split, shuffle_files=False)
     except AssertionError as e:  # tfds: "could not find data in ..."
         where = data_dir or f'{builder.data_dir_root} (TFDS default)'
         raise FileNotFoundError(
             f'Dataset {name!r} is not prepared in data_dir {where}: '
             f'{prepare_hint(name, data_dir)}.') from e
+    # No tf.data autotuning: deleting an iterator waits for its autotune thread's next
+    # wake-up (a lost-wake-up race in TF: up to a minute), which stalled every unfinished
+    # iterator -- the endless train stream at exit, pytest's final gc. These pipelines are
+    # sequential reads; autotuning has nothing to tune.
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return ds.with_options(options)
 
 
 def decode_utf8(raw: bytes | str, stats: collections.Counter) -> str:

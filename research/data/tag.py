@@ -48,17 +48,17 @@ def encode_example(words: list[str], labels: np.ndarray, encode_words, cls_id: i
 
 
 def encode_word_split(config, split: str, stats: collections.Counter, *, encode_words, cls_id: int,
-                      sep_id: int) -> dict:
+                      sep_id: int, mode: str = 'first') -> dict:
     """{'ids', 'mask', 'labels' [N, T] (IGNORE where none), 'example_labels' [N], 'groups' [N],
     'baseline' [N]} for one split. The last three are for target-word data: its label, the
     config.data.group_key feature (e.g. the lemma) and the config.data.baseline_key feature (a
     stored baseline prediction), if configured.
 
-    Examples with no words are counted in `stats` and dropped; longer ones are cut (counted),
-    around the target word if there is one.
+    Labels go on each word's first piece, or with mode='all' on all its pieces. Examples
+    with no words are counted in `stats` and dropped; longer ones are cut (counted), around
+    the target word if there is one.
     """
     d = config.data
-    mode = 'first' if split == d.eval_split else d.label_pieces
     ds = sources.load_split(d.name, split, d.data_dir or None)
     for field in ('text_key', 'label_key', 'group_key', 'baseline_key'):
         if d[field] and d[field] not in ds.element_spec:

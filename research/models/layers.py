@@ -4,7 +4,7 @@ Shapes: B batch, T query length, S key length, D model dim, H heads, K head dim,
 F MLP dim, V vocab. Parameters carry logical axis names; softmax runs in float32.
 """
 
-from typing import Any, Optional
+from typing import Any
 
 import flax.linen as nn
 import jax

@@ -2,13 +2,13 @@
 
 Models: 'bag' (bag of embeddings, the floor of every table) and 'bert' (the BERT-layout
 encoder + a pooled linear head; `init_from='hf:DIR'` loads e.g. MiniLM into it, the head
-starts fresh). Class weighting lives in the
-training batches' `weights` (see research/data/classify.py), so the loss is the plain
-weighted mean and the trainer stays task-agnostic.
+starts fresh). Class weighting lives in the training batches' `weights` (see
+research/data/classify.py), so the loss is the plain weighted mean and the trainer stays
+task-agnostic. `data.train_examples_per_class = k` trains on a balanced k-shot subset drawn
+with `data.subset_seed` (research/data/subset.py; the same draw as a k-shot probe's).
 """
 
-import functools
-import os
+import collections
 
 import flax.linen as nn
 import jax
@@ -16,36 +16,16 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from research import flops, plots
-from research.data import sources
-from research.data.classify import ClassifyData, encode_split
+from research import flops, metrics
 from research.convert.hf_bert import load_hf_bert
+from research.data import subset
+from research.data.classify import ExampleIterator, class_weights, cut, downsample, encode_split
 from research.models.bag import BagOfEmbeddings
 from research.models.encoder import Encoder, SequenceClassifier
+from research.tasks.base import Task
 from research.text import vocab as vocab_lib
 from research.text.wordpiece import WordPiece
 from research.text.words import WordTokenizer
-
-HEADLINE = 'val/accuracy'
-BASELINE = 'val/majority_accuracy'
-
-
-def class_names(config) -> list:
-    d = config.data
-    features = sources.get_builder(d.name, d.data_dir or None).info.features
-    feature = features[d.label_key] if d.label_key in features else None
-    feature = getattr(feature, 'feature', feature)  # a Sequence of per-word labels
-    if not hasattr(feature, 'names'):
-        raise ValueError(f'config.data.label_key={d.label_key!r} is not a class-label feature of '
-                         f'{d.name!r}; features: {sorted(features)}')
-    return list(feature.names)
-
-
-def load_vocab(config):
-    """Our word vocabulary, or a BERT WordPiece vocab.txt (config.data.tokenizer)."""
-    if config.data.tokenizer == 'wordpiece':
-        return WordPiece.load(config.data.vocab_path, lowercase=config.data.lowercase)
-    return vocab_lib.Vocab.load(config.data.vocab_path)
 
 
 class TextClassifier(nn.Module):
@@ -70,82 +50,139 @@ def build_encoder(config, vocab_size: int) -> Encoder:
                    param_dtype=jnp.dtype(m.param_dtype), name='encoder')
 
 
-def build_model(config, vocab_size: int):
-    m, n = config.model, len(class_names(config))
-    if m.arch == 'bag':
-        return BagOfEmbeddings(vocab_size, m.d_model, n, m.dropout, dtype=jnp.dtype(m.dtype),
-                               param_dtype=jnp.dtype(m.param_dtype))
-    return TextClassifier(build_encoder(config, vocab_size), n, m.pooling, m.dropout)
-
-
-def load_hf(config, path: str) -> dict:
-    """A Hugging Face BERT checkpoint as a params tree for the 'bert' model."""
-    return {'encoder': load_hf_bert(path)[0]}
-
-
-def make_data(config, vocab, rows, eval_rows, data_state=None) -> ClassifyData:
-    if config.data.tokenizer == 'wordpiece':
-        encode = functools.partial(encode_split, config, encode=vocab.encode, end_id=vocab.sep_id)
-    else:
-        tokenizer = WordTokenizer(config.data.lowercase, config.data.normalize_numbers)
-        encode = functools.partial(encode_split, config, encode=lambda text: vocab.encode(tokenizer.tokenize(text)))
-    return ClassifyData(config, encode, class_names(config), rows, eval_rows, data_state)
-
-
-def baselines(config, data) -> dict:
-    """Accuracy of always predicting the most frequent training class."""
-    majority = int(np.argmax(data.train_counts))
-    return {BASELINE: float(np.mean(data.eval_labels() == majority))}
-
-
-def loss(model, params, batch, rng, train: bool):
-    """Weighted cross-entropy sum, and sums for accuracy / macro-F1 (confusion counts).
-
-    Logits [..., C] with labels and weights [...]: one label per text, or per token
-    (weight 0 where a token has none).
-    """
-    logits = model.apply({'params': params}, batch['inputs'], batch['mask'], train=train,
-                         rngs={'dropout': rng})
-    num_classes = logits.shape[-1]
-    logits = logits.reshape(-1, num_classes)
-    labels, w = jnp.maximum(batch['labels'].reshape(-1), 0), batch['weights'].reshape(-1)
-    loss_sum = jnp.sum(optax.softmax_cross_entropy_with_integer_labels(logits, labels) * w)
-    real = (w > 0).astype(jnp.float32)
-    predicted = jax.nn.one_hot(jnp.argmax(logits, -1), num_classes)
-    confusion = jnp.einsum('nt,np->tp', jax.nn.one_hot(labels, num_classes) * real[:, None], predicted)
-    return loss_sum, dict(loss=loss_sum, weight=jnp.sum(w), examples=jnp.sum(real), confusion=confusion)
-
-
-def summarize(sums: dict, prefix: str) -> dict:
-    """Mean loss, accuracy and macro-F1 (classes absent from both truth and predictions skipped)."""
-    cm = np.asarray(sums['confusion'], np.float64)
-    n = cm.sum()
-    if n == 0:
-        return {f'{prefix}/{k}': float('nan') for k in ('loss', 'accuracy', 'macro_f1')}
-    tp, support, predicted = np.diag(cm), cm.sum(1), cm.sum(0)
-    present = (support + predicted) > 0
-    f1 = 2 * tp[present] / (support[present] + predicted[present])
-    return {f'{prefix}/loss': float(sums['loss']) / max(float(sums['weight']), 1e-12),
-            f'{prefix}/accuracy': float(tp.sum() / n), f'{prefix}/macro_f1': float(f1.mean())}
-
-
-def dummy_inputs(config):
-    return (jnp.zeros((1, config.data.seq_len), jnp.int32), jnp.ones((1, config.data.seq_len), bool))
-
-
-def flops_per_token(params, config) -> float:
-    """6 * matmul params (+ 12 * L * T * D attention for encoders); lookups are free."""
-    if config.model.arch == 'bag':
-        return 2.0 * config.model.d_model + 6.0 * params['head']['kernel'].size / config.data.seq_len
-    tables = ('embed', 'pos_embedding', 'type_embedding')
+def encoder_flops_per_token(params, config, tied_output: bool = False) -> float:
+    """6 * matmul params of the encoder and heads + attention. Lookup tables are free, except
+    a token embedding tied to the output projection (MLM), which counts once."""
+    tables = ('pos_embedding', 'type_embedding') + (() if tied_output else ('embed',))
     n = sum(x.size for k, v in params['encoder'].items() if k not in tables for x in jax.tree.leaves(v))
-    n += sum(x.size for x in jax.tree.leaves(params['head']))
+    n += sum(x.size for k, v in params.items() if k != 'encoder' for x in jax.tree.leaves(v))
     return flops.transformer_train_flops_per_token(n, config.model, config.data.seq_len)
 
 
-def write_outputs(config, params, vocab, workdir: str, rng, eval_sums):
-    """End of run: confusion_matrix.png of the final evaluation."""
-    if jax.process_index() == 0:
-        plots.confusion_matrix(np.asarray(eval_sums['confusion']), class_names(config),
-                               os.path.join(workdir, 'confusion_matrix.png'),
-                               f'{config.data.name} {config.data.eval_split}')
+class Classify(Task):
+    name = 'classify'
+    headline = 'accuracy'
+    baseline = 'majority_accuracy'
+
+    def load_vocab(self):
+        """Our word vocabulary, or a BERT WordPiece vocab.txt (config.data.tokenizer)."""
+        d = self.config.data
+        if d.tokenizer == 'wordpiece':
+            return WordPiece.load(d.vocab_path, lowercase=d.lowercase)
+        return vocab_lib.Vocab.load(d.vocab_path)
+
+    def build_model(self, vocab_size: int):
+        m, n = self.config.model, len(self.class_names())
+        if m.arch == 'bag':
+            return BagOfEmbeddings(vocab_size, m.d_model, n, m.dropout, dtype=jnp.dtype(m.dtype),
+                                   param_dtype=jnp.dtype(m.param_dtype))
+        return TextClassifier(build_encoder(self.config, vocab_size), n, m.pooling, m.dropout)
+
+    def encoder(self, vocab_size: int):
+        return build_encoder(self.config, vocab_size) if self.config.model.arch == 'bert' else None
+
+    def load_hf(self, path: str) -> dict:
+        if self.config.model.arch != 'bert':
+            return super().load_hf(path)
+        return {'encoder': load_hf_bert(path)[0]}
+
+    def dummy_inputs(self):
+        shape = (1, self.config.data.seq_len)
+        return jnp.zeros(shape, jnp.int32), jnp.ones(shape, bool)
+
+    # --- data ---------------------------------------------------------------------------
+    def text_encoder(self, vocab):
+        """(text -> all its ids, the end id a cut text keeps): WordPiece [CLS] … [SEP], or words."""
+        d = self.config.data
+        if d.tokenizer == 'wordpiece':
+            return vocab.encode, vocab.sep_id
+        tokenizer = WordTokenizer(d.lowercase, d.normalize_numbers)
+        return (lambda text: vocab.encode(tokenizer.tokenize(text))), None
+
+    def encode_text(self, vocab, text: str) -> list:
+        encode, end = self.text_encoder(vocab)
+        return cut(encode(text), self.config.data.seq_len, end)
+
+    def encode(self, vocab, split: str, train: bool) -> tuple[dict, collections.Counter]:
+        """The split as arrays {'ids', 'mask', 'labels', …} in stored order, and its counts."""
+        def make():
+            stats = collections.Counter()
+            encode, end = self.text_encoder(vocab)
+            return encode_split(self.config, split, stats, encode=encode, end_id=end), stats
+        return self.cached(('encode', split), make)
+
+    def example_labels(self, arrays: dict) -> np.ndarray:
+        """One label per example [N] (for k-shot subsets and baselines)."""
+        return arrays['labels']
+
+    def train_arrays(self, vocab) -> dict:
+        """The training split after data.train_class_fraction (what baselines learn from)."""
+        return self.cached('train_arrays', lambda: downsample(
+            self.config, self.encode(vocab, self.config.data.train_split, train=True)[0], self.class_names()))
+
+    def train_subset(self, vocab) -> dict:
+        """The training arrays, restricted to the k-shot subset when data.train_examples_per_class
+        is set (drawn with data.subset_seed)."""
+        d, arrays = self.config.data, self.train_arrays(vocab)
+        if not d.train_examples_per_class:
+            return arrays
+        keep = subset.k_per_class(self.example_labels(arrays), d.train_examples_per_class, d.subset_seed,
+                                  self.class_names())
+        return {k: v[keep] for k, v in arrays.items()}
+
+    def train_data(self, vocab, rows, state):
+        d = self.config.data
+        labels = self.train_arrays(vocab)['labels']
+        counts = np.bincount(labels[labels >= 0], minlength=len(self.class_names()))
+        arrays = self.train_subset(vocab)
+        inputs = {'inputs': arrays['ids'], 'mask': arrays['mask'], 'labels': arrays['labels']}
+        return ExampleIterator(inputs, class_weights(self.config, counts), self.config.batch_size, rows,
+                               d.seed, state, self.encode(vocab, d.train_split, train=True)[1])
+
+    def eval_arrays(self, vocab, split):
+        arrays, stats = self.encode(vocab, split, train=False)
+        return {'inputs': arrays['ids'], 'mask': arrays['mask'], 'labels': arrays['labels']}, stats
+
+    def eval_batch(self, vocab, rows):
+        labels = rows['labels']
+        valid = rows['valid'].reshape((-1,) + (1,) * (labels.ndim - 1))
+        return dict(inputs=rows['inputs'], mask=rows['mask'], labels=labels,
+                    weights=((labels >= 0) & valid).astype(np.float32))
+
+    def examples(self, vocab, split):
+        arrays = self.encode(vocab, split, train=False)[0]
+        return {'inputs': arrays['ids'], 'mask': arrays['mask'], 'labels': self.example_labels(arrays)}
+
+    def baselines(self, vocab, split):
+        """Accuracy of always predicting the most frequent training class."""
+        majority = int(np.argmax(np.bincount(self.example_labels(self.train_arrays(vocab)))))
+        return {self.baseline: float(np.mean(self.example_labels(self.encode(vocab, split, False)[0]) == majority))}
+
+    # --- model --------------------------------------------------------------------------
+    def loss(self, model, params, batch, rng, train):
+        """Weighted cross-entropy sum, and sums for accuracy / macro-F1 (confusion counts).
+
+        Logits [..., C] with labels and weights [...]: one label per text, or per token
+        (weight 0 where a token has none).
+        """
+        logits = model.apply({'params': params}, batch['inputs'], batch['mask'], train=train,
+                             rngs={'dropout': rng})
+        num_classes = logits.shape[-1]
+        logits = logits.reshape(-1, num_classes)
+        labels, w = jnp.maximum(batch['labels'].reshape(-1), 0), batch['weights'].reshape(-1)
+        loss_sum = jnp.sum(optax.softmax_cross_entropy_with_integer_labels(logits, labels) * w)
+        real = (w > 0).astype(jnp.float32)
+        predicted = jax.nn.one_hot(jnp.argmax(logits, -1), num_classes)
+        confusion = jnp.einsum('nt,np->tp', jax.nn.one_hot(labels, num_classes) * real[:, None], predicted)
+        return loss_sum, dict(loss=loss_sum, weight=jnp.sum(w), examples=jnp.sum(real), confusion=confusion)
+
+    def summarize(self, sums):
+        """Mean loss, accuracy and macro-F1."""
+        loss = float(sums['loss']) / float(sums['weight']) if float(sums['weight']) else float('nan')
+        return {'loss': loss, **metrics.accuracy_and_macro_f1(sums['confusion'])}
+
+    def flops_per_token(self, params):
+        if self.config.model.arch == 'bag':
+            m, seq_len = self.config.model, self.config.data.seq_len
+            return 2.0 * m.d_model + 6.0 * params['head']['kernel'].size / seq_len
+        return encoder_flops_per_token(params, self.config)

@@ -1,11 +1,4 @@
-"""Causal language modelling: next-word prediction with a GPT-style decoder.
-
-A task module provides: HEADLINE/BASELINE metric names, `load_vocab(config)`,
-`build_model(config, vocab_size, decode)`, `make_data(...)`, `baselines(config, data)`,
-`loss(model, params, batch, rng, train) -> (loss_sum, sums)` where `sums` holds
-per-batch sums including 'weight', `summarize(sums, prefix)` -> named metrics,
-`dummy_inputs`, `flops_per_token` and `write_outputs` (end-of-run artifacts).
-"""
+"""Causal language modelling: next-word prediction with a GPT-style decoder."""
 
 import math
 import os
@@ -16,75 +9,11 @@ import optax
 from jax.experimental import multihost_utils
 
 from research import flops, sampling
-from research.data.lm import LMData
+from research.data import lm as lm_data
 from research.models.decoder import Decoder
+from research.tasks.base import Task
 from research.text import vocab as vocab_lib
 from research.text.words import WordTokenizer
-
-
-HEADLINE = 'val/perplexity'  # the metric the run summary and plot follow
-BASELINE = 'val/unigram_perplexity'
-
-
-def load_vocab(config):
-    return vocab_lib.Vocab.load(config.data.vocab_path)
-
-
-def baselines(config, data) -> dict:
-    """Unigram perplexity on the eval split (fitted on one train epoch), when enabled."""
-    return {BASELINE: data.unigram_perplexity()} if config.data.unigram_baseline else {}
-
-
-def build_model(config, vocab_size: int, decode: bool = False) -> Decoder:
-    m = config.model
-    return Decoder(
-        vocab_size=vocab_size, num_layers=m.num_layers, d_model=m.d_model,
-        num_heads=m.num_heads, mlp_dim=m.mlp_dim, max_len=m.max_len, positions=m.positions,
-        tie_embeddings=m.tie_embeddings, dropout=m.dropout, dtype=jnp.dtype(m.dtype),
-        param_dtype=jnp.dtype(m.param_dtype), remat=m.remat, decode=decode)
-
-
-def make_data(config, vocab, rows, eval_rows, data_state=None) -> LMData:
-    return LMData(config, vocab, rows, eval_rows, data_state)
-
-
-def loss(model, params, batch, rng, train: bool):
-    """Summed weighted cross-entropy (float32) and the sums metrics are made of."""
-    logits = model.apply({'params': params}, batch['inputs'], train=train, rngs={'dropout': rng})
-    w = batch['weights']
-    xent = optax.softmax_cross_entropy_with_integer_labels(logits, batch['targets'])
-    loss_sum = jnp.sum(xent * w)
-    correct = jnp.sum((jnp.argmax(logits, -1) == batch['targets']) * w)
-    return loss_sum, dict(loss=loss_sum, correct=correct, weight=jnp.sum(w))
-
-
-def summarize(sums: dict, prefix: str) -> dict:
-    """Sums (host floats) -> mean loss, perplexity, next-word accuracy."""
-    weight = float(sums['weight'])
-    if weight == 0:
-        return {f'{prefix}/{k}': math.nan for k in ('loss', 'perplexity', 'accuracy')}
-    mean = float(sums['loss']) / weight
-    return {f'{prefix}/loss': mean, f'{prefix}/perplexity': math.exp(min(mean, 700.0)),
-            f'{prefix}/accuracy': float(sums['correct']) / weight}
-
-
-def dummy_inputs(config):
-    """Model inputs of the right shape for init / eval_shape (a tuple of positional args)."""
-    return (jnp.zeros((1, config.data.seq_len), jnp.int32),)
-
-
-def flops_per_token(params, config) -> float:
-    """Training FLOPs per token: 6 * matmul params + 12 * layers * seq_len * d_model.
-
-    Matmul params exclude the learned position table and, when the output projection is
-    untied, the input embedding (a lookup, not a matmul); a tied table counts once.
-    """
-    sizes = {'/'.join(str(getattr(k, 'key', k)) for k in path): x.size
-             for path, x in jax.tree_util.tree_leaves_with_path(params)}
-    n = sum(sizes.values()) - sizes.get('pos_embedding', 0)
-    if not config.model.tie_embeddings:
-        n -= sizes['embed/embedding']
-    return flops.transformer_train_flops_per_token(n, config.model, config.data.seq_len)
 
 
 def encode_prompt(text: str, tokenizer, vocab) -> list:
@@ -92,19 +21,91 @@ def encode_prompt(text: str, tokenizer, vocab) -> list:
     return [vocab_lib.EOS_ID] + vocab.encode(tokenizer.tokenize(text))
 
 
-def write_outputs(config, params, vocab, workdir: str, rng, eval_sums):
-    """End of run: samples.txt with continuations of config.sample.prompts (if any)."""
-    if not config.sample.prompts:
-        return
-    path = os.path.join(workdir, 'samples.txt')
-    tokenizer = WordTokenizer(config.data.lowercase, config.data.normalize_numbers)
-    s = config.sample
-    prompts = [encode_prompt(p, tokenizer, vocab) for p in s.prompts]
-    if jax.process_count() > 1:  # decode on each host from a full local copy
-        params = multihost_utils.process_allgather(params, tiled=True)
-    outs = sampling.generate(build_model(config, len(vocab), decode=True), params, prompts,
-                             s.max_new_tokens, rng, s.temperature, s.top_k, eos_id=vocab_lib.EOS_ID)
-    if jax.process_index() == 0:
-        with open(path, 'w') as f:
-            for prompt, out in zip(s.prompts, outs):
-                f.write(f'{prompt} ⟶ {tokenizer.detokenize(vocab.decode(out))}\n\n')
+class LanguageModel(Task):
+    name = 'lm'
+    headline = 'perplexity'
+    baseline = 'unigram_perplexity'
+
+    def load_vocab(self):
+        return vocab_lib.Vocab.load(self.config.data.vocab_path)
+
+    def tokenizer(self) -> WordTokenizer:
+        return WordTokenizer(self.config.data.lowercase, self.config.data.normalize_numbers)
+
+    def build_model(self, vocab_size: int, decode: bool = False) -> Decoder:
+        m = self.config.model
+        return Decoder(
+            vocab_size=vocab_size, num_layers=m.num_layers, d_model=m.d_model,
+            num_heads=m.num_heads, mlp_dim=m.mlp_dim, max_len=m.max_len, positions=m.positions,
+            tie_embeddings=m.tie_embeddings, dropout=m.dropout, dtype=jnp.dtype(m.dtype),
+            param_dtype=jnp.dtype(m.param_dtype), remat=m.remat, decode=decode)
+
+    def dummy_inputs(self):
+        return (jnp.zeros((1, self.config.data.seq_len), jnp.int32),)
+
+    def train_data(self, vocab, rows, state):
+        return lm_data.train_iterator(self.config, vocab, rows, state)
+
+    def eval_arrays(self, vocab, split):
+        windows, stats = self.cached(('eval', split), lambda: lm_data.eval_windows(self.config, vocab, split))
+        return {'windows': windows}, stats
+
+    def eval_batch(self, vocab, rows):
+        return lm_data.to_batch(rows['windows'])  # padding rows are all <pad>: weight 0
+
+    def baselines(self, vocab, split):
+        """Unigram perplexity on the split (fitted on one train epoch), when enabled."""
+        if not self.config.data.unigram_baseline:
+            return {}
+        windows = self.eval_arrays(vocab, split)[0]['windows']
+        return {self.baseline: lm_data.unigram_perplexity(self.config, vocab, windows)}
+
+    def loss(self, model, params, batch, rng, train):
+        """Summed weighted cross-entropy (float32) and the sums metrics are made of."""
+        logits = model.apply({'params': params}, batch['inputs'], train=train, rngs={'dropout': rng})
+        w = batch['weights']
+        xent = optax.softmax_cross_entropy_with_integer_labels(logits, batch['targets'])
+        loss_sum = jnp.sum(xent * w)
+        correct = jnp.sum((jnp.argmax(logits, -1) == batch['targets']) * w)
+        return loss_sum, dict(loss=loss_sum, correct=correct, weight=jnp.sum(w))
+
+    def summarize(self, sums):
+        """Sums (host floats) -> mean loss, perplexity, next-word accuracy."""
+        weight = float(sums['weight'])
+        if weight == 0:
+            return {k: math.nan for k in ('loss', 'perplexity', 'accuracy')}
+        mean = float(sums['loss']) / weight
+        return {'loss': mean, 'perplexity': math.exp(min(mean, 700.0)), 'accuracy': float(sums['correct']) / weight}
+
+    def logits(self, model, params, inputs, mask):
+        del mask  # causal: a row's padding comes after every position that is read
+        return model.apply({'params': params}, inputs)
+
+    def flops_per_token(self, params):
+        """Training FLOPs per token: 6 * matmul params + 12 * layers * seq_len * d_model.
+
+        Matmul params exclude the learned position table and, when the output projection is
+        untied, the input embedding (a lookup, not a matmul); a tied table counts once.
+        """
+        sizes = {'/'.join(str(getattr(k, 'key', k)) for k in path): x.size
+                 for path, x in jax.tree_util.tree_leaves_with_path(params)}
+        n = sum(sizes.values()) - sizes.get('pos_embedding', 0)
+        if not self.config.model.tie_embeddings:
+            n -= sizes['embed/embedding']
+        return flops.transformer_train_flops_per_token(n, self.config.model, self.config.data.seq_len)
+
+    def write_outputs(self, params, vocab, workdir, rng):
+        """samples.txt with continuations of config.sample.prompts (if any)."""
+        s = self.config.sample
+        if not s.prompts:
+            return
+        tokenizer = self.tokenizer()
+        prompts = [encode_prompt(p, tokenizer, vocab) for p in s.prompts]
+        if jax.process_count() > 1:  # decode on each host from a full local copy
+            params = multihost_utils.process_allgather(params, tiled=True)
+        outs = sampling.generate(self.build_model(len(vocab), decode=True), params, prompts,
+                                 s.max_new_tokens, rng, s.temperature, s.top_k, eos_id=vocab_lib.EOS_ID)
+        if jax.process_index() == 0:
+            with open(os.path.join(workdir, 'samples.txt'), 'w') as f:
+                for prompt, out in zip(s.prompts, outs):
+                    f.write(f'{prompt} ⟶ {tokenizer.detokenize(vocab.decode(out))}\n\n')

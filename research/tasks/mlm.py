@@ -1,71 +1,75 @@
 """Masked language modelling (BERT pretraining) on packed word windows.
 
 Models: 'bert' (post-LN BERT layout, learned positions) or 'encoder' (pre-LN, rotary).
-Masking: research/data/mlm.py (15% of words, 80/10/10). Metrics are over the selected
-positions: MLM loss, perplexity and accuracy. An MLM checkpoint initialises a classifier
-through `init_from` (the 'encoder' subtree is shared).
+Masking: research/data/mlm.py (15% of words, 80/10/10, seeded by data.seed). Metrics are
+over the selected positions: MLM loss, perplexity and accuracy. An MLM checkpoint
+initialises a classifier through `init_from` (the 'encoder' subtree is shared).
 """
 
-import jax
 import jax.numpy as jnp
 import optax
 
-from research import flops
-from research.data.lm import LMData
-from research.data.mlm import MLMData
+from research.data import lm as lm_data
+from research.data import mlm as mlm_data
 from research.models.encoder import Encoder, MaskedLM
-from research.tasks import lm
+from research.tasks.base import Task
+from research.tasks.classify import encoder_flops_per_token
+from research.tasks.lm import LanguageModel
 from research.text import vocab as vocab_lib
 
-HEADLINE = 'val/perplexity'
-BASELINE = 'val/unigram_perplexity'  # not computed for MLM; kept for the trainer's summary
-load_vocab = lm.load_vocab
-summarize = lm.summarize
 
+class MaskedLanguageModel(Task):
+    name = 'mlm'
+    headline = 'perplexity'
+    load_vocab = LanguageModel.load_vocab
+    summarize = LanguageModel.summarize
 
-def build_model(config, vocab_size: int) -> MaskedLM:
-    m = config.model
-    modern = m.arch == 'encoder'
-    encoder = Encoder(vocab_size, m.num_layers, m.d_model, m.num_heads, m.mlp_dim, m.max_len,
-                      type_vocab_size=0 if modern else 2, positions='rotary' if modern else 'learned',
-                      pre_norm=modern, layer_norm_epsilon=1e-6 if modern else 1e-12,
-                      dropout=m.dropout, remat=m.remat, dtype=jnp.dtype(m.dtype),
-                      param_dtype=jnp.dtype(m.param_dtype), name='encoder')
-    return MaskedLM(encoder)
+    def encoder(self, vocab_size: int) -> Encoder:
+        m = self.config.model
+        modern = m.arch == 'encoder'
+        return Encoder(vocab_size, m.num_layers, m.d_model, m.num_heads, m.mlp_dim, m.max_len,
+                       type_vocab_size=0 if modern else 2, positions='rotary' if modern else 'learned',
+                       pre_norm=modern, layer_norm_epsilon=1e-6 if modern else 1e-12,
+                       dropout=m.dropout, remat=m.remat, dtype=jnp.dtype(m.dtype),
+                       param_dtype=jnp.dtype(m.param_dtype), name='encoder')
 
+    def build_model(self, vocab_size: int) -> MaskedLM:
+        return MaskedLM(self.encoder(vocab_size))
 
-def make_data(config, vocab, rows, eval_rows, data_state=None) -> MLMData:
-    return MLMData(LMData(config, vocab, rows, eval_rows, data_state), len(vocab), vocab_lib.MASK_ID,
-                   len(vocab_lib.SPECIALS), config.data.mask_rate, config.data.whole_word, config.seed)
+    def dummy_inputs(self):
+        shape = (1, self.config.data.seq_len)
+        return jnp.zeros(shape, jnp.int32), jnp.ones(shape, bool)
 
+    def mask_args(self, vocab) -> dict:
+        d = self.config.data
+        return dict(mask_id=vocab_lib.MASK_ID, vocab_size=len(vocab), num_special=len(vocab_lib.SPECIALS),
+                    rate=d.mask_rate, whole_word=d.whole_word)
 
-def baselines(config, data) -> dict:
-    return {}
+    def train_data(self, vocab, rows, state):
+        return mlm_data.MaskedTrainIterator(lm_data.train_iterator(self.config, vocab, rows, state), rows,
+                                            self.config.data.seed, self.mask_args(vocab))
 
+    def eval_arrays(self, vocab, split):
+        windows, stats = self.cached(('eval', split), lambda: lm_data.eval_windows(self.config, vocab, split))
+        return {'tokens': windows[:, 1:]}, stats  # windows overlap by one: their tails are disjoint
 
-def loss(model, params, batch, rng, train: bool):
-    """Cross-entropy summed over the masked positions (weights), float32."""
-    tokens = batch['inputs']
-    logits = model.apply({'params': params}, tokens, batch['targets'] != vocab_lib.PAD_ID,
-                         train=train, rngs={'dropout': rng})
-    w = batch['weights']
-    loss_sum = jnp.sum(optax.softmax_cross_entropy_with_integer_labels(logits, batch['targets']) * w)
-    correct = jnp.sum((jnp.argmax(logits, -1) == batch['targets']) * w)
-    return loss_sum, dict(loss=loss_sum, correct=correct, weight=jnp.sum(w))
+    def eval_batch(self, vocab, rows):
+        # Padding rows are all <pad>: nothing is selected, so they weigh 0.
+        return mlm_data.eval_masks(rows['tokens'], rows['index'], self.config.data.seed, self.mask_args(vocab))
 
+    def loss(self, model, params, batch, rng, train):
+        """Cross-entropy summed over the masked positions (weights), float32."""
+        tokens = batch['inputs']
+        logits = model.apply({'params': params}, tokens, batch['targets'] != vocab_lib.PAD_ID,
+                             train=train, rngs={'dropout': rng})
+        w = batch['weights']
+        loss_sum = jnp.sum(optax.softmax_cross_entropy_with_integer_labels(logits, batch['targets']) * w)
+        correct = jnp.sum((jnp.argmax(logits, -1) == batch['targets']) * w)
+        return loss_sum, dict(loss=loss_sum, correct=correct, weight=jnp.sum(w))
 
-def dummy_inputs(config):
-    shape = (1, config.data.seq_len)
-    return jnp.zeros(shape, jnp.int32), jnp.ones(shape, bool)
+    def logits(self, model, params, inputs, mask):
+        return model.apply({'params': params}, inputs, mask)
 
-
-def flops_per_token(params, config) -> float:
-    """6 * matmul params (the tied output projection counts once) + 12 * L * T * D."""
-    tables = ('pos_embedding', 'type_embedding')
-    n = sum(x.size for k, v in params['encoder'].items() if k not in tables for x in jax.tree.leaves(v))
-    n += sum(x.size for x in jax.tree.leaves(params['mlm']))
-    return flops.transformer_train_flops_per_token(n, config.model, config.data.seq_len)
-
-
-def write_outputs(config, params, vocab, workdir, rng, eval_sums):
-    """Nothing beyond the metrics and the loss curve."""
+    def flops_per_token(self, params):
+        """6 * matmul params (the tied output projection counts once) + 12 * L * T * D."""
+        return encoder_flops_per_token(params, self.config, tied_output=True)

@@ -1,12 +1,19 @@
-"""Prepares a local TFDS dataset offline.
+"""Prepares a TFDS dataset offline from a local builder.
 
   python -m research.tools.prepare_data --dataset bbc_news [--data_dir DIR]
+  python -m research.tools.prepare_data --builder path/to/my_dataset.py [--data_dir DIR]
 
-Only local builders (research.data.sources.LOCAL_BUILDERS) can be prepared here; public
-TFDS datasets need network access and exit with status 2.
+--dataset names one of the project's builders (research.data.sources.LOCAL_BUILDERS);
+--builder takes a python file of your own defining a tfds GeneratorBasedBuilder. Once
+prepared, a dataset is read back by its name and data_dir alone (config.data.name /
+config.data.data_dir): the builder file is not needed again. Public TFDS datasets need
+network access and exit with status 2.
 """
 
 import argparse
+import importlib.util
+import inspect
+import os
 import sys
 
 import tensorflow_datasets as tfds
@@ -18,32 +25,51 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Parses the command line (argv without the program name)."""
     parser = argparse.ArgumentParser(
         prog='python -m research.tools.prepare_data', description=__doc__.split('\n')[0])
-    parser.add_argument('--dataset', required=True,
-                        help=f'local dataset: {", ".join(sources.LOCAL_BUILDERS)}')
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument('--dataset', help=f'a project dataset: {", ".join(sources.LOCAL_BUILDERS)}')
+    which.add_argument('--builder', help='a python file defining a tfds.core.GeneratorBasedBuilder')
     parser.add_argument('--data_dir', default=None, help='TFDS data dir (default: TFDS default)')
     return parser.parse_args(argv)
 
 
-def prepare(name: str, data_dir: str | None) -> dict[str, int]:
-    """Prepares local dataset `name` (a no-op if already prepared); returns split sizes."""
-    builder = sources.get_builder(name, data_dir)
-    builder.download_and_prepare(
-        download_config=tfds.download.DownloadConfig(try_download_gcs=False))
+def builder_from_file(path: str, data_dir: str | None) -> tfds.core.DatasetBuilder:
+    """The one GeneratorBasedBuilder class defined in the python file `path`, instantiated."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'builder file {path!r} not found')
+    name = os.path.splitext(os.path.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    classes = [c for c in vars(module).values() if inspect.isclass(c) and c.__module__ == module.__name__
+               and issubclass(c, tfds.core.GeneratorBasedBuilder)]
+    if len(classes) != 1:
+        raise ValueError(f'{path} defines {len(classes)} GeneratorBasedBuilder classes; it needs exactly one')
+    return classes[0](data_dir=data_dir)
+
+
+def prepare(builder: tfds.core.DatasetBuilder) -> dict[str, int]:
+    """Prepares `builder`'s dataset (a no-op if already prepared); returns split sizes."""
+    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(try_download_gcs=False))
     return {split: info.num_examples for split, info in sorted(builder.info.splits.items())}
 
 
 def main(argv: list[str] | None = None) -> int:
     """Runs the tool; returns the process exit status."""
     args = parse_args(argv)
-    if not sources.is_local(args.dataset):
+    if args.dataset and not sources.is_local(args.dataset):
         print(f'{args.dataset!r} is not a local dataset ({", ".join(sources.LOCAL_BUILDERS)}): '
-              f'public TFDS datasets need network access to download and prepare.')
+              f'public TFDS datasets need network access to download and prepare; a dataset of your '
+              f'own: --builder FILE.py')
         return 2
-    sizes = prepare(args.dataset, args.data_dir)
-    builder = sources.get_builder(args.dataset, args.data_dir)
-    print(f'{args.dataset} prepared in {builder.data_dir}: '
-          + ', '.join(f'{split}={n}' for split, n in sizes.items())
-          + f', total={sum(sizes.values())}')
+    try:
+        builder = (builder_from_file(args.builder, args.data_dir) if args.builder
+                   else sources.get_builder(args.dataset, args.data_dir))
+        sizes = prepare(builder)
+    except (FileNotFoundError, ValueError) as e:
+        print(f'error: {e}', file=sys.stderr)
+        return 2
+    print(f'{builder.name} prepared in {builder.data_dir}: '
+          + ', '.join(f'{split}={n}' for split, n in sizes.items()) + f', total={sum(sizes.values())}')
     return 0
 
 

@@ -1,0 +1,80 @@
+"""Evaluators, looked up by type like research/tasks (see research/evaluators/common.py).
+
+`config.evals = {name: dict(type=TYPE, split=…, every=…, batch_size=…, <options>)}`; with
+no entry, training evaluates `{'task': dict(type='task')}` (the task's own metrics on
+data.eval_split). Options are the keyword arguments of the type's `Evaluator`; unknown
+options and wrong types are config errors before anything is built.
+"""
+
+import importlib
+import inspect
+
+from research.config import ConfigError, check_type
+
+TYPES = {
+    'task': 'research.evaluators.task',
+    'zero_shot_similarity': 'research.evaluators.similarity',
+    'zero_shot_cloze': 'research.evaluators.cloze',
+    'zero_shot_choice': 'research.evaluators.choice',
+    'in_context': 'research.evaluators.in_context',
+    'probe': 'research.evaluators.probe',
+}
+DEFAULT = {'task': {'type': 'task'}}
+
+
+def evaluator_class(type_: str):
+    if type_ not in TYPES:
+        raise ConfigError(f'unknown evaluator type {type_!r}; choose one of {sorted(TYPES)}')
+    return importlib.import_module(TYPES[type_]).Evaluator
+
+
+def entries(config) -> dict:
+    """name -> (type, options) of config.evals (or the default)."""
+    evals = config.evals.to_dict() if len(config.evals) else DEFAULT
+    out = {}
+    for name, entry in evals.items():
+        if not isinstance(entry, dict) or 'type' not in entry:
+            raise ConfigError(f'config.evals.{name} must be a dict with a type, e.g. dict(type="task")')
+        options = dict(entry)
+        out[name] = (options.pop('type'), options)
+    return out
+
+
+def options_of(cls) -> dict:
+    """Keyword options (name -> default) of an Evaluator class and its base classes."""
+    options = {}
+    for klass in reversed(cls.__mro__):
+        if '__init__' in vars(klass):
+            for p in inspect.signature(klass.__init__).parameters.values():
+                if p.kind == p.KEYWORD_ONLY:
+                    options[p.name] = p.default
+    return options
+
+
+def check(config) -> dict:
+    """Types, option names and option types of every evaluator, and each type's own checks;
+    returns name -> (type, options coerced to their defaults' types)."""
+    checked, task_splits = {}, {}
+    for name, (type_, options) in entries(config).items():
+        if type_ == 'task':  # its metrics are named by the split alone
+            split = options.get('split') or config.data.eval_split
+            if split in task_splits:
+                raise ConfigError(f'config.evals.{name} and config.evals.{task_splits[split]} are both task '
+                                  f'evaluators of split {split!r}; their metrics would collide')
+            task_splits[split] = name
+        cls = evaluator_class(type_)
+        known = options_of(cls)
+        for key, value in options.items():
+            if key not in known:
+                raise ConfigError(f'config.evals.{name}.{key}: unknown option of type {type_!r}; '
+                                  f'options: {sorted(known)}')
+            if known[key] is not None:
+                options[key] = check_type(f'config.evals.{name}.{key}', value, known[key])
+        cls.check(config, name, options)
+        checked[name] = (type_, options)
+    return checked
+
+
+def build(ctx) -> list:
+    """The evaluators of ctx.config, constructed (they may read data; nothing is compiled)."""
+    return [evaluator_class(type_)(ctx, name, **options) for name, (type_, options) in check(ctx.config).items()]

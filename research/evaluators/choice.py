@@ -1,0 +1,80 @@
+"""`zero_shot_choice`: a decoder LM picks the label whose verbalizer is most likely.
+
+Each example becomes, per class, `template` with {text} and {label} filled: the tokens
+before {label} are the context, the label and what follows are the continuation, scored as
+the sum of their log-probabilities (`accuracy`) and that sum divided by their number
+(`accuracy_norm`, length-normalised). The text is cut to `max_text_tokens` (0: no cut) and
+the context from the left so the sequence fits `max_len` (default data.seq_len) after the
+<eos> document separator. Context and continuation are tokenized on their own, and every
+example is checked to tokenize the same as one string (the join is exact), so the scored
+tokens are what the model would read.
+"""
+
+import numpy as np
+
+from research.config import ConfigError
+from research.evaluators import common
+from research.text import vocab as vocab_lib
+
+
+class Evaluator(common.Evaluator):
+
+    def __init__(self, ctx, name, *, template: str = '{text} this article is about {label}', labels: tuple = (),
+                 max_text_tokens: int = 0, max_len: int = 0, **kw):
+        super().__init__(ctx, name, **kw)
+        common.require_task(ctx, ('lm',), name, 'choice scoring needs a decoder language model')
+        self.template, self.max_text_tokens = template, max_text_tokens
+        self.max_len = max_len or ctx.config.data.seq_len
+        self.encode = common.text_encoder(ctx.config, ctx.vocab)
+        texts = common.label_texts(ctx.task.class_names(), labels)
+        if any(len(t) != 1 for t in texts):
+            raise ConfigError(f'config.evals.{name}.labels: one verbalizer text per class')
+        self.verbalizers = [t[0] for t in texts]
+        self.scorer = common.LogProbScorer(ctx, self.max_len, self.batch_size)
+
+    @classmethod
+    def check(cls, config, name, options):
+        common.check_template(options.get('template', '{text} {label}'), f'config.evals.{name}.template',
+                              ('text', 'label'))
+        template = options.get('template', '')
+        if template and template.index('{text}') > template.index('{label}'):
+            raise ConfigError(f'config.evals.{name}.template={template!r}: {{text}} must come before {{label}}')
+
+    def parts(self, text: str) -> tuple[list, list]:
+        """(context ids, [continuation ids per class]) of one example, the join checked."""
+        before, rest = self.template.split('{text}')
+        between, after = rest.split('{label}')
+        text_ids = self.encode(text)
+        context = self.encode(before) + text_ids[:self.max_text_tokens or None] + self.encode(between)
+        continuations = [self.encode(v + after) for v in self.verbalizers]
+        whole = self.encode(before) + text_ids + self.encode(between)
+        for verbalizer, cont in zip(self.verbalizers, continuations):
+            if self.encode(before + text + between + verbalizer + after) != whole + cont:
+                raise ConfigError(f'template {self.template!r} with label {verbalizer!r} does not tokenize the '
+                                  f'same in parts and whole (the context/continuation join); put a space '
+                                  f'before {{label}}')
+        return context, continuations
+
+    def rows(self, context: list, continuations: list) -> list:
+        """Scored rows: <eos> + context (cut from the left to fit) + continuation, shifted by one."""
+        rows = []
+        for cont in continuations:
+            room = self.max_len - len(cont)  # max_len inputs: <eos> + context + continuation minus its last
+            if room < 0:
+                raise ConfigError(f'a label continuation of {len(cont)} tokens does not fit max_len {self.max_len}')
+            seq = [vocab_lib.EOS_ID] + context[max(0, len(context) - room):] + cont
+            rows.append((seq[:-1], seq[1:], [0.0] * (len(seq) - 1 - len(cont)) + [1.0] * len(cont)))
+        return rows
+
+    def score(self, params, contexts: list, continuations: list) -> tuple[np.ndarray, np.ndarray]:
+        """Per example and class [N, C]: summed and length-normalised continuation log-probabilities."""
+        rows = [row for context, conts in zip(contexts, continuations) for row in self.rows(context, conts)]
+        sums = self.scorer(params, rows, desc=self.name).reshape(len(contexts), -1)
+        lengths = np.array([[len(c) for c in conts] for conts in continuations], np.float64)
+        return sums, sums / lengths
+
+    def run(self, params):
+        texts, labels = common.labelled_texts(self.ctx.config, self.split)
+        contexts, continuations = zip(*[self.parts(t) for t in texts])
+        summed, normalised = self.score(params, contexts, continuations)
+        return {**self.classification(labels, summed), **self.classification(labels, normalised, '_norm')}

@@ -1,0 +1,52 @@
+"""`in_context`: few-shot prompting of a decoder LM, scored like `zero_shot_choice`.
+
+For each seed, k demonstrations per class are drawn from the training split (balanced;
+research/data/subset.py) and shuffled; each is the template filled with its text (cut to
+`demo_tokens`) and its label, and they precede the example's own prompt. When the whole
+context is too long it is cut from the left (the earliest demonstrations go first).
+Reports mean and standard deviation over seeds of accuracy and macro-F1, summed and
+length-normalised (`_norm`).
+"""
+
+import numpy as np
+
+from research.config import ConfigError
+from research.data import subset
+from research.evaluators import choice, common
+
+
+class Evaluator(choice.Evaluator):
+
+    def __init__(self, ctx, name, *, k: int = 1, seeds: tuple = (0, 1, 2), demo_tokens: int = 24,
+                 train_split: str = '', **kw):
+        super().__init__(ctx, name, **kw)
+        self.k, self.seeds, self.demo_tokens = k, tuple(seeds), demo_tokens
+        texts, labels = common.labelled_texts(ctx.config, train_split or ctx.config.data.train_split)
+        self.demos = []
+        for seed in self.seeds:  # drawn now: a k larger than a class fails before anything runs
+            chosen = subset.k_per_class(labels, k, seed, ctx.task.class_names())
+            chosen = np.random.default_rng([seed, 99]).permutation(chosen)
+            self.demos.append([self.demo(texts[i], labels[i]) for i in chosen])
+
+    @classmethod
+    def check(cls, config, name, options):
+        super().check(config, name, options)
+        if options.get('k', 1) < 1 or not options.get('seeds', (0,)):
+            raise ConfigError(f'config.evals.{name}: k must be >= 1 and seeds non-empty')
+
+    def demo(self, text: str, label: int) -> list:
+        """One demonstration's ids: the template with its text (cut) and its label."""
+        before, rest = self.template.split('{text}')
+        between, after = rest.split('{label}')
+        return (self.encode(before) + self.encode(text)[:self.demo_tokens] + self.encode(between)
+                + self.encode(self.verbalizers[label] + after))
+
+    def run(self, params):
+        texts, labels = common.labelled_texts(self.ctx.config, self.split)
+        contexts, continuations = zip(*[self.parts(t) for t in texts])
+        results = []
+        for demos in self.demos:
+            prefix = [i for d in demos for i in d]
+            summed, normalised = self.score(params, [prefix + c for c in contexts], continuations)
+            results.append({**self.classification(labels, summed), **self.classification(labels, normalised, '_norm')})
+        return common.mean_and_std(results, self.prefix)

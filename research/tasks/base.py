@@ -1,0 +1,106 @@
+"""The task protocol: what the trainer and the evaluators ask of a task.
+
+A task is data + model + loss for one kind of training (language modelling, text or word
+classification, masked LM, …). It is built from the config (`research.tasks.get(config)`)
+and has no mutable state besides caches of encoded splits. Required members are abstract
+methods, so a task missing one cannot be instantiated; optional members have defaults
+here, so callers never need `hasattr`. Metrics, splits and their prefixes belong to the
+evaluators (research/evaluators), not to tasks.
+"""
+
+import abc
+from typing import Any, ClassVar
+
+from research.config import ConfigError
+
+
+class Task(abc.ABC):
+    name: ClassVar[str]
+    headline: ClassVar[str]  # the summarize() metric the run summary and the plot follow
+    baseline: ClassVar[str] = ''  # its baseline in baselines(), if the task computes one
+
+    def __init__(self, config):
+        self.config = config
+        self._cache = {}
+
+    def cached(self, key, make):
+        """make() once per key (encoded splits are shared by training and every evaluator)."""
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
+
+    @abc.abstractmethod
+    def load_vocab(self):
+        """The tokenizer vocabulary named by config.data (len() = model vocab size)."""
+
+    @abc.abstractmethod
+    def build_model(self, vocab_size: int):
+        """The Flax module trained by this task."""
+
+    @abc.abstractmethod
+    def dummy_inputs(self) -> tuple:
+        """Positional model inputs of the right shapes, for init / eval_shape."""
+
+    @abc.abstractmethod
+    def train_data(self, vocab, rows: slice, state: dict | None):
+        """Endless iterator of this host's `rows` of each global training batch, with `state`
+        (a JSON-able dict, checkpointed and passed back to resume) and `stats` (a Counter of
+        data events: documents read, empty, non-UTF-8, cut, …)."""
+
+    @abc.abstractmethod
+    def eval_arrays(self, vocab, split: str) -> tuple[dict, dict]:
+        """(arrays, stats): every evaluation example of `split` as arrays with a leading row
+        axis (research.data.batching pads and splits them), and a dict of data counts."""
+
+    @abc.abstractmethod
+    def eval_batch(self, vocab, rows: dict) -> dict:
+        """A padded batch of eval_arrays rows (with 'valid' and 'index') -> a loss() batch
+        whose padding rows weigh 0."""
+
+    @abc.abstractmethod
+    def loss(self, model, params, batch, rng, train: bool) -> tuple[Any, dict]:
+        """(weighted loss sum, dict of sums incl. 'loss' and 'weight') over one batch."""
+
+    @abc.abstractmethod
+    def summarize(self, sums: dict) -> dict:
+        """Host sums -> named metrics (unprefixed: 'loss', 'accuracy', …)."""
+
+    @abc.abstractmethod
+    def flops_per_token(self, params) -> float:
+        """Training FLOPs per input token (for MFU)."""
+
+    def baselines(self, vocab, split: str) -> dict:
+        """Reference numbers on the examples of `split` (unprefixed), e.g. a majority class."""
+        return {}
+
+    def write_outputs(self, params, vocab, workdir: str, rng):  # noqa: B027 (optional, no-op by default)
+        """End-of-training artifacts beyond metrics (e.g. samples.txt)."""
+
+    def load_hf(self, path: str) -> dict:
+        """Params (a prefix of the model's tree) from a Hugging Face checkpoint."""
+        raise ConfigError(f"task {self.name!r} with model.arch={self.config.model.arch!r} cannot load a "
+                          f"Hugging Face checkpoint (config.init_from='hf:…')")
+
+    def encoder(self, vocab_size: int):
+        """The sentence encoder inside the model (its params are params['encoder']), or None."""
+        return None
+
+    def examples(self, vocab, split: str) -> dict:
+        """One labelled example per row: 'inputs', 'mask' [N, T], 'labels' [N] and, for word
+        labels, 'position' [N] (the labelled piece). For probes and zero-shot similarity."""
+        raise ConfigError(f'task {self.name!r} has no labelled examples; probes and zero-shot '
+                          f'similarity need task classify or tag')
+
+    def class_names(self) -> list:
+        """Names of the dataset's classes (config.data.label_key, a class-label feature)."""
+        from research.data.classify import class_names
+        return self.cached('class_names', lambda: class_names(self.config))
+
+    def encode_text(self, vocab, text: str) -> list:
+        """Token ids of a free text as the model reads one example (e.g. [CLS] … [SEP])."""
+        raise ConfigError(f'task {self.name!r} does not encode free text')
+
+    def logits(self, model, params, inputs, mask):
+        """Token logits [B, T, V] of a language model (decoder or masked), float32."""
+        raise ConfigError(f'task {self.name!r} has no token logits; zero-shot choice and cloze '
+                          f'need task lm or mlm')
