@@ -33,8 +33,10 @@ def bench_size(size, args, peak):
     step = jit_train_step(task, model, tx, schedule, c, mesh, abstract)
     rng = np.random.default_rng(0)
     tokens = rng.integers(7, args.vocab, (args.batch, args.seq_len + 1)).astype(np.int32)
-    batch = sharding.global_batch(dict(inputs=tokens[:, :-1], targets=tokens[:, 1:],
-                                       weights=np.ones((args.batch, args.seq_len), np.float32)), mesh)
+    batch = sharding.global_batch(
+        dict(inputs=tokens[:, :-1], targets=tokens[:, 1:], weights=np.ones((args.batch, args.seq_len), np.float32)),
+        mesh,
+    )
     times = []
     with sharding.context(mesh, c.mesh.rules):
         for i in range(args.warmup + args.steps):
@@ -47,8 +49,14 @@ def bench_size(size, args, peak):
     tokens_per_sec = args.batch * args.seq_len / median
     fpt = task.flops_per_token(state.params)
     n_params = sum(x.size for x in jax.tree.leaves(state.params))
-    return dict(size=size, params=n_params, step_ms=median * 1e3, tokens_per_sec=tokens_per_sec,
-                model_tflops=fpt * tokens_per_sec / 1e12, mfu=fpt * tokens_per_sec / peak)
+    return dict(
+        size=size,
+        params=n_params,
+        step_ms=median * 1e3,
+        tokens_per_sec=tokens_per_sec,
+        model_tflops=fpt * tokens_per_sec / 1e12,
+        mfu=fpt * tokens_per_sec / peak,
+    )
 
 
 def main():
@@ -71,12 +79,16 @@ def main():
     if peak2 > peak:
         rows = [dict(r, mfu=r['mfu'] * peak / peak2) for r in rows]
         peak = peak2
-    print(f'devices: {jax.device_count()} x {jax.devices()[0].device_kind}; '
-          f'measured float32 matmul peak {peak / 1e9:.1f} GFLOP/s')
-    print(f"{'size':6} {'params':>10} {'step ms':>9} {'tokens/s':>10} {'TFLOP/s':>8} {'MFU':>6}")
+    print(
+        f'devices: {jax.device_count()} x {jax.devices()[0].device_kind}; '
+        f'measured float32 matmul peak {peak / 1e9:.1f} GFLOP/s'
+    )
+    print(f'{"size":6} {"params":>10} {"step ms":>9} {"tokens/s":>10} {"TFLOP/s":>8} {"MFU":>6}')
     for r in rows:
-        print(f"{r['size']:6} {r['params']:>10,} {r['step_ms']:>9.1f} {r['tokens_per_sec']:>10,.0f} "
-              f"{r['model_tflops']:>8.3f} {r['mfu']:>6.1%}")
+        print(
+            f'{r["size"]:6} {r["params"]:>10,} {r["step_ms"]:>9.1f} {r["tokens_per_sec"]:>10,.0f} '
+            f'{r["model_tflops"]:>8.3f} {r["mfu"]:>6.1%}'
+        )
     if args.json:
         with open(args.json, 'w') as f:
             json.dump(dict(peak_flops=peak, batch=args.batch, seq_len=args.seq_len, results=rows), f, indent=2)

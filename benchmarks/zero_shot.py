@@ -29,15 +29,19 @@ def main():
     p.add_argument('--batch', type=int, default=64)
     p.add_argument('--repeats', type=int, default=3)
     args = p.parse_args()
-    config = config_lib.load_config('experiments/fewshot/bbc_news.py:model=minilm,method=zero_shot', [
-        'data.eval_split=train+validation+test', f'data.seq_len={args.seq_len}', f'eval_batch_size={args.batch}'])
+    config = config_lib.load_config(
+        'experiments/fewshot/bbc_news.py:model=minilm,method=zero_shot',
+        ['data.eval_split=train+validation+test', f'data.seq_len={args.seq_len}', f'eval_batch_size={args.batch}'],
+    )
     config_lib.validate(config, jax.device_count())
     workdir = tempfile.mkdtemp()
     try:
         run, state, _, _ = train.setup(config, workdir, lambda *_: None)
         n = len(run.task.examples(run.vocab, config.data.eval_split)['labels'])
-        print(f'{n} articles, seq_len {args.seq_len}, batch {args.batch}, {jax.device_count()} x '
-              f'{jax.devices()[0].device_kind}')
+        print(
+            f'{n} articles, seq_len {args.seq_len}, batch {args.batch}, {jax.device_count()} x '
+            f'{jax.devices()[0].device_kind}'
+        )
         for ev in run.evaluators:
             times = []
             for _ in range(1 + args.repeats):
@@ -47,8 +51,10 @@ def main():
                 times.append(time.perf_counter() - t)
             median = statistics.median(times[1:])
             accuracy = metrics[f'{ev.prefix}accuracy']
-            print(f'{ev.name:13} {n / median:8.1f} examples/s  (median {median:.2f} s of {args.repeats}; '
-                  f'first run {times[0]:.2f} s)  accuracy {accuracy:.1%}')
+            print(
+                f'{ev.name:13} {n / median:8.1f} examples/s  (median {median:.2f} s of {args.repeats}; '
+                f'first run {times[0]:.2f} s)  accuracy {accuracy:.1%}'
+            )
         run.writer.close()
     finally:
         shutil.rmtree(workdir)

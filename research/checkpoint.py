@@ -16,18 +16,19 @@ from jax.experimental import multihost_utils
 
 def manager(directory: str, keep: int) -> ocp.CheckpointManager:
     """A CheckpointManager saving asynchronously and keeping the `keep` latest steps."""
-    options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True,
-                                           enable_async_checkpointing=True)
+    options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True, enable_async_checkpointing=True)
     return ocp.CheckpointManager(os.path.abspath(directory), options=options)
 
 
 def save(mngr: ocp.CheckpointManager, step: int, state, data_state: dict):
     """Starts an async save of `state` and the data position at `step`."""
-    saved = mngr.save(step, args=ocp.args.Composite(
-        state=ocp.args.StandardSave(state), data=ocp.args.JsonSave(data_state)))
+    saved = mngr.save(
+        step, args=ocp.args.Composite(state=ocp.args.StandardSave(state), data=ocp.args.JsonSave(data_state))
+    )
     if not saved:  # orbax skips steps <= its latest; that would silently lose this state
-        raise CheckpointError(f'checkpoint step {step} was not saved in {mngr.directory} '
-                              f'(latest there: {mngr.latest_step()})')
+        raise CheckpointError(
+            f'checkpoint step {step} was not saved in {mngr.directory} (latest there: {mngr.latest_step()})'
+        )
 
 
 class CheckpointError(RuntimeError):
@@ -47,8 +48,10 @@ def restore_latest(mngr: ocp.CheckpointManager, abstract_state):
     bad = []
     for step in steps:
         try:
-            restored = mngr.restore(step, args=ocp.args.Composite(
-                state=ocp.args.StandardRestore(abstract_state), data=ocp.args.JsonRestore()))
+            restored = mngr.restore(
+                step,
+                args=ocp.args.Composite(state=ocp.args.StandardRestore(abstract_state), data=ocp.args.JsonRestore()),
+            )
         except Exception as e:  # orbax raises many types for damaged files
             reason = f'{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ""}'
             logging.warning('checkpoint step %d in %s is unreadable (%s)', step, mngr.directory, reason)
@@ -60,7 +63,8 @@ def restore_latest(mngr: ocp.CheckpointManager, abstract_state):
     if bad:
         raise CheckpointError(
             f'no checkpoint in {mngr.directory} ({steps}) can be restored for this config; the newest '
-            f'fails with {bad[0][1]}. If the model/optimizer config changed, use a new --workdir.')
+            f'fails with {bad[0][1]}. If the model/optimizer config changed, use a new --workdir.'
+        )
     return None
 
 
@@ -82,9 +86,11 @@ def load_params(directory: str, step: int | None = None):
     """
     if not os.path.isdir(directory):
         raise FileNotFoundError(f'no checkpoint directory {directory!r}; train first with research.main')
-    mngr = ocp.CheckpointManager(os.path.abspath(directory), options=ocp.CheckpointManagerOptions(
-        create=False), item_handlers={
-        'state': ocp.StandardCheckpointHandler(), 'data': ocp.JsonCheckpointHandler()})
+    mngr = ocp.CheckpointManager(
+        os.path.abspath(directory),
+        options=ocp.CheckpointManagerOptions(create=False),
+        item_handlers={'state': ocp.StandardCheckpointHandler(), 'data': ocp.JsonCheckpointHandler()},
+    )
     device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
     steps = [step] if step is not None else sorted(mngr.all_steps(), reverse=True)
     for s in steps:

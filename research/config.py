@@ -248,8 +248,10 @@ def _set(config, key: str, convert):
         return
     if parents[:1] == ['evals']:
         if len(parents) != 2 or parents[1] not in config.evals:
-            raise ConfigError(f'config key {key!r}: use evals.NAME.OPTION with NAME one of the '
-                              f'experiment\'s evaluators {sorted(config.evals)}, or evals.NAME=dict(type=…)')
+            raise ConfigError(
+                f'config key {key!r}: use evals.NAME.OPTION with NAME one of the '
+                f"experiment's evaluators {sorted(config.evals)}, or evals.NAME=dict(type=…)"
+            )
         node = config.evals[parents[1]]
         node[leaf] = convert(f'config.{key}', node[leaf] if leaf in node else None)
         return
@@ -282,6 +284,7 @@ def check_fields(config, base=None, prefix=''):
 
 def validate(config, num_devices: int, num_processes: int = 1):
     """Checks values that types cannot: divisibility, choices, files. Raises ConfigError."""
+
     def need(ok, msg):
         if not ok:
             raise ConfigError(msg)
@@ -291,58 +294,86 @@ def validate(config, num_devices: int, num_processes: int = 1):
         need(m[axis] >= 1, f'config.mesh.{axis}={m[axis]} must be >= 1')
     fixed = m.fsdp * m.tensor
     data = num_devices // fixed if m.data == -1 else m.data
-    need(data >= 1 and data * fixed == num_devices,
-         f'config.mesh data*fsdp*tensor = {m.data}*{m.fsdp}*{m.tensor} does not match the '
-         f'{num_devices} devices; set config.mesh.data=-1 or sizes whose product is {num_devices}')
+    need(
+        data >= 1 and data * fixed == num_devices,
+        f'config.mesh data*fsdp*tensor = {m.data}*{m.fsdp}*{m.tensor} does not match the '
+        f'{num_devices} devices; set config.mesh.data=-1 or sizes whose product is {num_devices}',
+    )
     shards = data * m.fsdp  # the batch is split over both data and fsdp
     need(config.grad_accum >= 1, f'config.grad_accum={config.grad_accum} must be >= 1')
     micro = config.batch_size // config.grad_accum
-    need(config.batch_size % config.grad_accum == 0,
-         f'config.batch_size={config.batch_size} is not divisible by config.grad_accum={config.grad_accum}')
-    need(micro % shards == 0 and micro > 0,
-         f'config.batch_size={config.batch_size} (per micro-batch {micro}) is not divisible by the '
-         f'{shards} data-parallel shards (mesh data*fsdp); use a multiple of {shards}')
+    need(
+        config.batch_size % config.grad_accum == 0,
+        f'config.batch_size={config.batch_size} is not divisible by config.grad_accum={config.grad_accum}',
+    )
+    need(
+        micro % shards == 0 and micro > 0,
+        f'config.batch_size={config.batch_size} (per micro-batch {micro}) is not divisible by the '
+        f'{shards} data-parallel shards (mesh data*fsdp); use a multiple of {shards}',
+    )
     for key in ('batch_size', 'eval_batch_size'):
-        need(config[key] % num_processes == 0,
-             f'config.{key}={config[key]} is not divisible by the {num_processes} processes')
-    need(config.eval_batch_size % shards == 0 and config.eval_batch_size > 0,
-         f'config.eval_batch_size={config.eval_batch_size} is not divisible by the {shards} '
-         f'data-parallel shards; use a multiple of {shards}')
+        need(
+            config[key] % num_processes == 0,
+            f'config.{key}={config[key]} is not divisible by the {num_processes} processes',
+        )
+    need(
+        config.eval_batch_size % shards == 0 and config.eval_batch_size > 0,
+        f'config.eval_batch_size={config.eval_batch_size} is not divisible by the {shards} '
+        f'data-parallel shards; use a multiple of {shards}',
+    )
     need(config.batch_size >= 1, f'config.batch_size={config.batch_size} must be >= 1')
     need(config.total_steps >= 0, f'config.total_steps={config.total_steps} must be >= 0 (0: evaluate only)')
     for key in ('log_every', 'checkpoint_every'):
         need(config[key] >= 1, f'config.{key}={config[key]} must be >= 1')
     need(config.eval_every >= 0, f'config.eval_every={config.eval_every} must be >= 0')
     need(config.task in TASKS, f'config.task={config.task!r}: choose one of {TASKS}')
-    need(config.data.tokenizer in ('words', 'wordpiece'),
-         f"config.data.tokenizer={config.data.tokenizer!r}: use 'words' or 'wordpiece'")
-    need(config.data.label_pieces in ('first', 'all'),
-         f"config.data.label_pieces={config.data.label_pieces!r}: use 'first' or 'all'")
+    need(
+        config.data.tokenizer in ('words', 'wordpiece'),
+        f"config.data.tokenizer={config.data.tokenizer!r}: use 'words' or 'wordpiece'",
+    )
+    need(
+        config.data.label_pieces in ('first', 'all'),
+        f"config.data.label_pieces={config.data.label_pieces!r}: use 'first' or 'all'",
+    )
     need(config.model.pooling in ('mean', 'cls'), f"config.model.pooling={config.model.pooling!r}: use 'mean' or 'cls'")
     archs = ARCHS[config.task]
     need(config.model.arch in archs, f'config.model.arch={config.model.arch!r}: task {config.task} takes {archs}')
     hf_archs = HF_ARCHS.get(config.task, ())
-    need(not config.init_from.startswith('hf:') or config.model.arch in hf_archs,
-         f"config.init_from={config.init_from!r}: a Hugging Face BERT checkpoint loads into "
-         f"{'model.arch ' + repr(hf_archs) if hf_archs else 'tasks ' + repr(sorted(HF_ARCHS))}, not task "
-         f"{config.task!r} with model.arch {config.model.arch!r}")
-    need(not (config.loss.class_weights and config.loss.balanced),
-         'set either config.loss.class_weights or config.loss.balanced, not both')
+    need(
+        not config.init_from.startswith('hf:') or config.model.arch in hf_archs,
+        f'config.init_from={config.init_from!r}: a Hugging Face BERT checkpoint loads into '
+        f'{"model.arch " + repr(hf_archs) if hf_archs else "tasks " + repr(sorted(HF_ARCHS))}, not task '
+        f'{config.task!r} with model.arch {config.model.arch!r}',
+    )
+    need(
+        not (config.loss.class_weights and config.loss.balanced),
+        'set either config.loss.class_weights or config.loss.balanced, not both',
+    )
     need(config.keep_checkpoints >= 1, f'config.keep_checkpoints={config.keep_checkpoints} must be >= 1')
     md = config.model
     need(0.0 <= md.dropout < 1.0, f'config.model.dropout={md.dropout} must be in [0, 1)')
-    need(md.positions != 'rotary' or (md.d_model // max(md.num_heads, 1)) % 2 == 0,
-         f'rotary positions need an even head dim; d_model/num_heads = {md.d_model}/{md.num_heads}')
-    need(not config.sample.prompts or config.sample.max_new_tokens < md.max_len,
-         f'config.sample.max_new_tokens={config.sample.max_new_tokens} must be < config.model.max_len={md.max_len}')
+    need(
+        md.positions != 'rotary' or (md.d_model // max(md.num_heads, 1)) % 2 == 0,
+        f'rotary positions need an even head dim; d_model/num_heads = {md.d_model}/{md.num_heads}',
+    )
+    need(
+        not config.sample.prompts or config.sample.max_new_tokens < md.max_len,
+        f'config.sample.max_new_tokens={config.sample.max_new_tokens} must be < config.model.max_len={md.max_len}',
+    )
     need(md.positions in ('learned', 'rotary'), f"config.model.positions={md.positions!r}: use 'learned' or 'rotary'")
-    need(md.d_model % md.num_heads == 0,
-         f'config.model.d_model={md.d_model} is not divisible by config.model.num_heads={md.num_heads}')
-    need(config.data.seq_len <= md.max_len,
-         f'config.data.seq_len={config.data.seq_len} exceeds config.model.max_len={md.max_len}; raise max_len')
+    need(
+        md.d_model % md.num_heads == 0,
+        f'config.model.d_model={md.d_model} is not divisible by config.model.num_heads={md.num_heads}',
+    )
+    need(
+        config.data.seq_len <= md.max_len,
+        f'config.data.seq_len={config.data.seq_len} exceeds config.model.max_len={md.max_len}; raise max_len',
+    )
     for key in ('dtype', 'param_dtype'):
-        need(md[key] in ('float32', 'bfloat16', 'float16'),
-             f"config.model.{key}={md[key]!r}: use 'float32', 'bfloat16' or 'float16'")
+        need(
+            md[key] in ('float32', 'bfloat16', 'float16'),
+            f"config.model.{key}={md[key]!r}: use 'float32', 'bfloat16' or 'float16'",
+        )
     o = config.optim
     need(o.lr > 0, f'config.optim.lr={o.lr} must be > 0')
     try:
@@ -350,17 +381,24 @@ def validate(config, num_devices: int, num_processes: int = 1):
     except re.error as e:
         raise ConfigError(f'config.optim.freeze={o.freeze!r} is not a valid regex ({e})') from None
     need(o.name in ('adamw', 'sgd'), f"config.optim.name={o.name!r}: use 'adamw' or 'sgd'")
-    need(o.schedule in ('cosine', 'linear', 'constant'),
-         f"config.optim.schedule={o.schedule!r}: use 'cosine', 'linear' or 'constant'")
+    need(
+        o.schedule in ('cosine', 'linear', 'constant'),
+        f"config.optim.schedule={o.schedule!r}: use 'cosine', 'linear' or 'constant'",
+    )
     from research import evaluators  # imports models: after the cheap checks
+
     for name, (_, options) in evaluators.check(config).items():
         size = options.get('batch_size') or config.eval_batch_size
-        need(size % shards == 0 and size % num_processes == 0,
-             f'config.evals.{name}.batch_size={size} is not divisible by the {shards} data-parallel shards '
-             f'and {num_processes} processes; use a multiple of {shards * num_processes}')
-    need(os.path.isfile(config.data.vocab_path),
-         f'vocab file {config.data.vocab_path!r} (config.data.vocab_path) not found; build it with '
-         f'`python -m research.tools.build_vocab --dataset {config.data.name} --out {config.data.vocab_path}`')
+        need(
+            size % shards == 0 and size % num_processes == 0,
+            f'config.evals.{name}.batch_size={size} is not divisible by the {shards} data-parallel shards '
+            f'and {num_processes} processes; use a multiple of {shards * num_processes}',
+        )
+    need(
+        os.path.isfile(config.data.vocab_path),
+        f'vocab file {config.data.vocab_path!r} (config.data.vocab_path) not found; build it with '
+        f'`python -m research.tools.build_vocab --dataset {config.data.name} --out {config.data.vocab_path}`',
+    )
     return data
 
 

@@ -19,7 +19,7 @@ def measure_matmul_peak(n: int = 2048, chain: int = 8, repeats: int = 3, dtype=j
         t = time.perf_counter()
         run(a).block_until_ready()
         best = min(best, time.perf_counter() - t)
-    return 2.0 * n ** 3 * chain / best
+    return 2.0 * n**3 * chain / best
 
 
 def transformer_train_flops_per_token(matmul_params: int, model_config, seq_len: int) -> float:

@@ -13,8 +13,9 @@ import ml_collections
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(prog='python -m research.generate', description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog='python -m research.generate', description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument('--workdir', required=True)
     p.add_argument('--prompt', action='append', required=True, help='repeat for several prompts')
     p.add_argument('--max_new_tokens', type=int, default=40)
@@ -37,8 +38,11 @@ def main(argv=None):
     with open(config_path) as f:
         config = ml_collections.ConfigDict(json.load(f))
     if config.task != 'lm':
-        print(f"error: {args.workdir} trained task {config.task!r}; research.generate needs a decoder "
-              f"language model (task 'lm')", file=sys.stderr)
+        print(
+            f'error: {args.workdir} trained task {config.task!r}; research.generate needs a decoder '
+            f"language model (task 'lm')",
+            file=sys.stderr,
+        )
         return 2
     try:
         vocab = vocab_lib.Vocab.load(config.data.vocab_path)
@@ -49,9 +53,16 @@ def main(argv=None):
     task = tasks.get(config)
     tokenizer = task.tokenizer()
     prompts = [lm.encode_prompt(p, tokenizer, vocab) for p in args.prompt]
-    outs = sampling.generate(task.build_model(len(vocab), decode=True), params, prompts,
-                             args.max_new_tokens, jax.random.key(args.seed), args.temperature,
-                             args.top_k, eos_id=vocab_lib.EOS_ID)
+    outs = sampling.generate(
+        task.build_model(len(vocab), decode=True),
+        params,
+        prompts,
+        args.max_new_tokens,
+        jax.random.key(args.seed),
+        args.temperature,
+        args.top_k,
+        eos_id=vocab_lib.EOS_ID,
+    )
     print(f'# checkpoint step {step}')
     for prompt, out in zip(args.prompt, outs):
         print(f'{prompt} ⟶ {tokenizer.detokenize(vocab.decode(out))}')

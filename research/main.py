@@ -13,17 +13,20 @@ import sys
 
 def parse_args(argv, prog='python -m research.main', doc=__doc__):
     """Splits `--config.KEY=VALUE` overrides from the other flags."""
-    overrides = [a[len('--config.'):] for a in argv if a.startswith('--config.')]
-    parser = argparse.ArgumentParser(prog=prog, description=doc,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    overrides = [a[len('--config.') :] for a in argv if a.startswith('--config.')]
+    parser = argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--config', required=True, help='experiments/NAME.py[:key=value,…]')
     parser.add_argument('--workdir', required=True, help='checkpoints, metrics, plots go here')
-    parser.add_argument('--coordinator', default='', help='multi-host: host:port of process 0 '
-                        '(on TPU pods and SLURM leave empty and pass --distributed)')
+    parser.add_argument(
+        '--coordinator',
+        default='',
+        help='multi-host: host:port of process 0 (on TPU pods and SLURM leave empty and pass --distributed)',
+    )
     parser.add_argument('--num_processes', type=int, default=1)
     parser.add_argument('--process_id', type=int, default=0)
-    parser.add_argument('--distributed', action='store_true',
-                        help='call jax.distributed.initialize() (auto-detected on TPU/SLURM)')
+    parser.add_argument(
+        '--distributed', action='store_true', help='call jax.distributed.initialize() (auto-detected on TPU/SLURM)'
+    )
     args = parser.parse_args([a for a in argv if not a.startswith('--config.')])
     return args, overrides
 
@@ -36,6 +39,7 @@ def main(argv=None, evaluate_only: bool = False, doc: str = __doc__):
     import jax
 
     from research import config as config_lib
+
     logging.basicConfig(level=logging.WARNING, format='%(asctime)s %(levelname)s %(message)s')
     if args.coordinator:
         jax.config.update('jax_cpu_collectives_implementation', 'gloo')
@@ -49,13 +53,14 @@ def main(argv=None, evaluate_only: bool = False, doc: str = __doc__):
         return _fail(e)
 
     import tensorflow as tf
+
     tf.config.set_visible_devices([], 'GPU')  # TF only reads data; accelerators are JAX's
     from research import train
     from research.checkpoint import CheckpointError
+
     try:
         result = (train.evaluate if evaluate_only else train.train_and_evaluate)(config, args.workdir)
-    except (config_lib.ConfigError, FileNotFoundError, FloatingPointError, CheckpointError,
-            ValueError, KeyError) as e:
+    except (config_lib.ConfigError, FileNotFoundError, FloatingPointError, CheckpointError, ValueError, KeyError) as e:
         return _fail(e)
     if jax.process_index() == 0:
         print('final: ' + ', '.join(f'{k} {v:.4g}' for k, v in sorted(result.items())))

@@ -14,6 +14,7 @@ class MetricWriter:
         if not self._active:
             return
         import tensorflow as tf  # TensorBoard event files; imported only where written
+
         self._tf = tf
         os.makedirs(workdir, exist_ok=True)
         self._jsonl = open(os.path.join(workdir, 'metrics.jsonl'), 'a')

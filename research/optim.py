@@ -14,8 +14,7 @@ import optax
 
 def param_paths(params):
     """The tree of 'a/b/c' path strings of a parameter tree."""
-    return jax.tree_util.tree_map_with_path(
-        lambda path, _: '/'.join(str(getattr(k, 'key', k)) for k in path), params)
+    return jax.tree_util.tree_map_with_path(lambda path, _: '/'.join(str(getattr(k, 'key', k)) for k in path), params)
 
 
 def _layer_scale(path: str, num_layers: int, decay: float) -> float:
@@ -52,29 +51,31 @@ def make_optimizer(o, total_steps: int, num_layers: int = 0):
     """Returns (optax transform, schedule): clipping, AdamW or SGD, layer decay, freezing."""
     schedule = make_schedule(o, total_steps)
     if o.name == 'adamw':
-        opt = optax.adamw(schedule, b1=o.b1, b2=o.b2, eps=o.eps,
-                          weight_decay=o.weight_decay, mask=_decay_mask)
+        opt = optax.adamw(schedule, b1=o.b1, b2=o.b2, eps=o.eps, weight_decay=o.weight_decay, mask=_decay_mask)
     else:
-        opt = optax.chain(optax.add_decayed_weights(o.weight_decay, mask=_decay_mask),
-                          optax.sgd(schedule, momentum=o.momentum or None))
+        opt = optax.chain(
+            optax.add_decayed_weights(o.weight_decay, mask=_decay_mask),
+            optax.sgd(schedule, momentum=o.momentum or None),
+        )
     if o.clip_norm > 0:
         opt = optax.chain(optax.clip_by_global_norm(o.clip_norm), opt)
     if o.layer_decay != 1.0:
         opt = optax.chain(opt, _layer_decay(num_layers, o.layer_decay))
     if o.freeze:
         pattern = re.compile(o.freeze)
-        labels = lambda params: jax.tree.map(
-            lambda p: 'frozen' if pattern.search(p) else 'train', param_paths(params))
+        labels = lambda params: jax.tree.map(lambda p: 'frozen' if pattern.search(p) else 'train', param_paths(params))
         opt = optax.multi_transform({'train': opt, 'frozen': optax.set_to_zero()}, labels)
     return opt, schedule
 
 
 def _layer_decay(num_layers: int, decay: float):
     """Layer-wise lr decay: scales each update by its layer's factor (from its path)."""
+
     def init(params):
         return optax.EmptyState()
 
     def update(updates, state, params=None):
         factors = jax.tree.map(lambda p: _layer_scale(p, num_layers, decay), param_paths(updates))
         return jax.tree.map(lambda u, f: u * f, updates, factors), state
+
     return optax.GradientTransformation(init, update)

@@ -33,8 +33,12 @@ def training_curves(workdir: str, path: str, headline: str, baseline_name: str =
         ax2.axhline(baseline[-1], color='gray', ls='--', label=f'{baseline_name} ({baseline[-1]:.3g})')
     ax1.set(xlabel='step', ylabel='cross-entropy (nats)', title='loss')
     ax1.legend()
-    ax2.set(xlabel='step', ylabel=headline, title=headline or 'no task evaluator',
-            yscale='log' if 'perplexity' in headline else 'linear')
+    ax2.set(
+        xlabel='step',
+        ylabel=headline,
+        title=headline or 'no task evaluator',
+        yscale='log' if 'perplexity' in headline else 'linear',
+    )
     if headline:
         ax2.legend()
     fig.tight_layout()
@@ -48,8 +52,7 @@ def confusion_matrix(matrix, labels, path: str, title: str = 'confusion matrix')
     ax = fig.subplots()
     image = ax.imshow(matrix, cmap='Blues')
     fig.colorbar(image, ax=ax)
-    ax.set(xticks=range(len(labels)), yticks=range(len(labels)), xlabel='predicted', ylabel='true',
-           title=title)
+    ax.set(xticks=range(len(labels)), yticks=range(len(labels)), xlabel='predicted', ylabel='true', title=title)
     ax.set_xticklabels(labels, rotation=45, ha='right')
     ax.set_yticklabels(labels)
     high = matrix.max() / 2 if matrix.size else 0

@@ -88,8 +88,15 @@ def _cell(mean: float, std: float, n: int, percent: bool) -> str:
     return text + (f' (n={n})' if n > 1 else '')
 
 
-def write(sweep_dir: str, points, objective: str = '', columns=(), seed_axis: str = 'seed',
-          split: str = '', direction: str = 'maximize') -> list:
+def write(
+    sweep_dir: str,
+    points,
+    objective: str = '',
+    columns=(),
+    seed_axis: str = 'seed',
+    split: str = '',
+    direction: str = 'maximize',
+) -> list:
     """Writes results.csv, results.md and the plots; returns their paths."""
     rows = collect(sweep_dir, points)
     axes = list(dict.fromkeys(k for r in rows for k in r['axes']))
@@ -100,12 +107,17 @@ def write(sweep_dir: str, points, objective: str = '', columns=(), seed_axis: st
         w = csv.writer(f)
         w.writerow(['point'] + axes + ['status', 'error'] + metrics)
         for r in rows:
-            w.writerow([r['point']] + [r['axes'].get(a, '') for a in axes] + [r['status'], r['error']]
-                       + [repr(r['metrics'][m]) if m in r['metrics'] else '' for m in metrics])
+            w.writerow(
+                [r['point']]
+                + [r['axes'].get(a, '') for a in axes]
+                + [r['status'], r['error']]
+                + [repr(r['metrics'][m]) if m in r['metrics'] else '' for m in metrics]
+            )
 
     groups = list(group([r for r in rows if r['status'] == 'done'], seed_axis).values())
-    leaves = list(columns) or sorted({leaf for g in groups for e in g['entries'] for leaf in e
-                                      if not leaf.endswith('_std') and leaf != 'seeds'})
+    leaves = list(columns) or sorted(
+        {leaf for g in groups for e in g['entries'] for leaf in e if not leaf.endswith('_std') and leaf != 'seeds'}
+    )
     objective = objective or ('accuracy' if 'accuracy' in leaves else (leaves[0] if leaves else ''))
     candidates = [g for g in groups if not split or g['split'] == split]
     scored = [(summary(g['entries'], objective)[0], i) for i, g in enumerate(candidates)]
@@ -116,12 +128,16 @@ def write(sweep_dir: str, points, objective: str = '', columns=(), seed_axis: st
         best = candidates[pick(scored)[1]]
     group_axes = [a for a in axes if a != seed_axis]
     percent = lambda leaf: bool(re.search(r'accuracy|f1', leaf))
-    lines = [f'Sweep `{os.path.basename(os.path.normpath(sweep_dir))}`: {len(rows)} points, '
-             f'{sum(r["status"] == "done" for r in rows)} done, {sum(r["status"] == "failed" for r in rows)} failed; '
-             f'mean ± std over `{seed_axis}` (n = seeds); accuracy and F1 in %; ★ best {objective}'
-             + (f' on {split}' if split else '') + '.', '',
-             '| ' + ' | '.join(group_axes + ['split', 'evaluator'] + leaves + ['best']) + ' |',
-             '|' + '---|' * (len(group_axes) + 3 + len(leaves))]
+    lines = [
+        f'Sweep `{os.path.basename(os.path.normpath(sweep_dir))}`: {len(rows)} points, '
+        f'{sum(r["status"] == "done" for r in rows)} done, {sum(r["status"] == "failed" for r in rows)} failed; '
+        f'mean ± std over `{seed_axis}` (n = seeds); accuracy and F1 in %; ★ best {objective}'
+        + (f' on {split}' if split else '')
+        + '.',
+        '',
+        '| ' + ' | '.join(group_axes + ['split', 'evaluator'] + leaves + ['best']) + ' |',
+        '|' + '---|' * (len(group_axes) + 3 + len(leaves)),
+    ]
     for g in groups:
         cells = [str(g['axes'].get(a, '')) for a in group_axes] + [g['split'], g['evaluator']]
         cells += [_cell(*summary(g['entries'], leaf), percent(leaf)) for leaf in leaves]

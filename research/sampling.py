@@ -43,8 +43,17 @@ def _decode_loop(model, params, tokens, prompt_lens, rng, temperature, top_k):
     return tokens
 
 
-def generate(model, params, prompts: list, max_new_tokens: int, rng, temperature: float = 0.0,
-             top_k: int = 0, eos_id: int | None = None, pad_id: int = 0) -> list:
+def generate(
+    model,
+    params,
+    prompts: list,
+    max_new_tokens: int,
+    rng,
+    temperature: float = 0.0,
+    top_k: int = 0,
+    eos_id: int | None = None,
+    pad_id: int = 0,
+) -> list:
     """Continues each prompt (a non-empty list of ids) by up to max_new_tokens ids.
 
     `model` must be built with decode=True. Returns the generated ids per prompt, cut at
@@ -58,13 +67,14 @@ def generate(model, params, prompts: list, max_new_tokens: int, rng, temperature
         raise ValueError(f'prompt + max_new_tokens = {total} exceeds the model max_len {model.max_len}')
     tokens = np.full((len(prompts), total), pad_id, np.int32)
     for i, p in enumerate(prompts):
-        tokens[i, :len(p)] = p
-    out = np.asarray(_decode_loop(model, params, jnp.asarray(tokens), jnp.asarray(lens),
-                                  rng, float(temperature), int(top_k)))
+        tokens[i, : len(p)] = p
+    out = np.asarray(
+        _decode_loop(model, params, jnp.asarray(tokens), jnp.asarray(lens), rng, float(temperature), int(top_k))
+    )
     results = []
     for i, n in enumerate(lens):
-        gen = out[i, n:n + max_new_tokens].tolist()
+        gen = out[i, n : n + max_new_tokens].tolist()
         if eos_id is not None and eos_id in gen:
-            gen = gen[:gen.index(eos_id)]
+            gen = gen[: gen.index(eos_id)]
         results.append(gen)
     return results

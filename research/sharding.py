@@ -54,8 +54,7 @@ def replicated(mesh: Mesh) -> NamedSharding:
 def global_batch(local_batch: dict, mesh: Mesh) -> dict:
     """This host's numpy slice of the batch -> global jax arrays sharded over the batch axes."""
     sharding = batch_sharding(mesh)
-    return jax.tree.map(
-        lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)), local_batch)
+    return jax.tree.map(lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)), local_batch)
 
 
 def local_rows(global_batch_size: int) -> slice:

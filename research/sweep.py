@@ -40,6 +40,7 @@ SWEEP_DIR = '{sweep}'
 
 # --- search spaces -------------------------------------------------------------------------
 
+
 def product(**axes) -> list:
     """Every combination of the axes' values (the last axis varies fastest)."""
     return [dict(zip(axes, values)) for values in itertools.product(*axes.values())]
@@ -108,6 +109,7 @@ def random(n: int, seed: int, space: dict, /, **fixed) -> RandomSearch:
 
 # --- points --------------------------------------------------------------------------------
 
+
 def _format(value) -> str:
     if isinstance(value, float):
         return f'{value:.4g}'
@@ -131,8 +133,15 @@ class Point:
         return f'{config_file}:{arg}' if arg else config_file
 
     def command(self, config_file: str, base_arg: str, workdir: str) -> list:
-        return ([sys.executable, '-m', 'research.main', '--config', self.spec(config_file, base_arg),
-                 '--workdir', workdir] + [f'--config.{k}={v!r}' for k, v in self.overrides.items()])
+        return [
+            sys.executable,
+            '-m',
+            'research.main',
+            '--config',
+            self.spec(config_file, base_arg),
+            '--workdir',
+            workdir,
+        ] + [f'--config.{k}={v!r}' for k, v in self.overrides.items()]
 
 
 def argument_keys(module, base_arg: str, raw: list) -> set:
@@ -165,8 +174,14 @@ def make_points(raw: list, sweep_dir: str, arg_keys: set) -> list:
         names.add(name)
         fill = lambda v: v.replace(SWEEP_DIR, sweep_dir) if isinstance(v, str) else v
         axes = {k: v for k, v in values.items() if SWEEP_DIR not in str(v)}
-        points.append(Point(name, axes, {k: fill(v) for k, v in values.items() if k in arg_keys},
-                            {k: fill(v) for k, v in values.items() if k not in arg_keys}))
+        points.append(
+            Point(
+                name,
+                axes,
+                {k: fill(v) for k, v in values.items() if k in arg_keys},
+                {k: fill(v) for k, v in values.items() if k not in arg_keys},
+            )
+        )
     return points
 
 
@@ -192,6 +207,7 @@ def check_points(points: list, config_file: str, base_arg: str, num_devices: int
 
 
 # --- running -------------------------------------------------------------------------------
+
 
 def status(point_dir: str) -> str:
     if os.path.exists(os.path.join(point_dir, 'results.json')):
@@ -223,8 +239,9 @@ def launch(point: Point, command: list, point_dir: str, launcher: str, log) -> b
     """Runs (local) or prints (slurm, tpu_vm) one point; returns success, or None if handed off."""
     os.makedirs(point_dir, exist_ok=True)
     with open(os.path.join(point_dir, 'point.json'), 'w') as f:
-        json.dump({'name': point.name, 'args': point.args, 'overrides': point.overrides, 'command': command},
-                  f, indent=1)
+        json.dump(
+            {'name': point.name, 'args': point.args, 'overrides': point.overrides, 'command': command}, f, indent=1
+        )
     shell = ' '.join(_quote(c) for c in command)
     if launcher == 'slurm':
         log(f'sbatch --job-name {_quote(point.name)} --output {_quote(point_dir)}/slurm-%j.out --wrap {_quote(shell)}')
@@ -259,10 +276,15 @@ def run_tpe(sweep, arg_keys, args, config_file, base_arg, log):
     if not args.objective:
         raise config_lib.ConfigError('--search tpe needs --objective METRIC (e.g. val/accuracy)')
     import optuna
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     os.makedirs(args.workdir, exist_ok=True)
-    study = optuna.create_study(study_name='sweep', storage=f'sqlite:///{os.path.abspath(args.workdir)}/optuna.db',
-                                load_if_exists=True, direction=args.direction)
+    study = optuna.create_study(
+        study_name='sweep',
+        storage=f'sqlite:///{os.path.abspath(args.workdir)}/optuna.db',
+        load_if_exists=True,
+        direction=args.direction,
+    )
     # Seeded by how far the study got: a resumed (or second) worker must not replay the
     # first worker's random start-up trials.
     study.sampler = optuna.samplers.TPESampler(seed=sweep.seed + len(study.trials))
@@ -289,18 +311,24 @@ def run_tpe(sweep, arg_keys, args, config_file, base_arg, log):
 
 def _num_devices() -> int:
     import jax
+
     return jax.device_count()
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog='python -m research.sweep', description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog='python -m research.sweep', description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument('--config', required=True, help='experiments/FILE.py[:args] defining get_sweep(arg)')
     p.add_argument('--workdir', required=True, help='one subdirectory per point, results.* here')
     p.add_argument('--dry_run', action='store_true', help='print one command per point, run nothing')
     p.add_argument('--only', default='', help='run only points whose name matches this regex')
-    p.add_argument('--launcher', default='local', choices=('local', 'slurm', 'tpu_vm'),
-                   help='local: run here, one after another; slurm / tpu_vm: print the submit commands')
+    p.add_argument(
+        '--launcher',
+        default='local',
+        choices=('local', 'slurm', 'tpu_vm'),
+        help='local: run here, one after another; slurm / tpu_vm: print the submit commands',
+    )
     p.add_argument('--search', default='', choices=('', 'tpe'), help='adaptive search instead of the list')
     p.add_argument('--trials', type=int, default=8, help='--search: number of trials')
     p.add_argument('--objective', default='', help='metric of results.json to optimise / mark as best')
@@ -310,6 +338,7 @@ def main(argv=None) -> int:
     os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
     log = lambda *a: print(*a, flush=True)
     from research import results
+
     config_file, _, base_arg = args.config.partition(':')
     try:
         sweep, arg_keys, report = load_sweep(config_file, base_arg)
@@ -322,8 +351,11 @@ def main(argv=None) -> int:
             check_points(points, config_file, base_arg, _num_devices())
             if args.dry_run:
                 for pt in points:
-                    log(' '.join(_quote(c) for c in pt.command(config_file, base_arg,
-                                                               os.path.join(args.workdir, pt.name))))
+                    log(
+                        ' '.join(
+                            _quote(c) for c in pt.command(config_file, base_arg, os.path.join(args.workdir, pt.name))
+                        )
+                    )
                 return 0
             if args.search:
                 points = run_tpe(sweep, arg_keys, args, config_file, base_arg, log)
@@ -335,8 +367,15 @@ def main(argv=None) -> int:
     split, objective = report.get('split', ''), report.get('objective', '')
     if args.objective:  # a full metric name: its split and metric
         split, _, objective = results.split_metric(args.objective)
-    paths = results.write(args.workdir, points, objective=objective, columns=report.get('columns', ()),
-                          seed_axis=report.get('seed_axis', 'seed'), split=split, direction=args.direction)
+    paths = results.write(
+        args.workdir,
+        points,
+        objective=objective,
+        columns=report.get('columns', ()),
+        seed_axis=report.get('seed_axis', 'seed'),
+        split=split,
+        direction=args.direction,
+    )
     log('wrote ' + ', '.join(paths))
     return 0
 

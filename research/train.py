@@ -46,6 +46,7 @@ def make_train_step(task, model, tx, schedule, grad_accum: int):
     so splitting the batch into `grad_accum` micro-batches (or over devices) changes
     nothing but float rounding.
     """
+
     def train_step(state, batch, rng):
         total_weight = jnp.sum(batch['weights'])
         total_weight = jnp.where(total_weight > 0, total_weight, 1.0)
@@ -66,10 +67,11 @@ def make_train_step(task, model, tx, schedule, grad_accum: int):
             g = jax.tree.map(lambda x: x.astype(jnp.float32), g)
             return jax.tree.map(jnp.add, carry, (g, s)), None
 
-        sums_shape = jax.eval_shape(lambda: grad_fn(
-            state.params, jax.tree.map(lambda x: x[0], micro), rng)[0][1])
-        zeros = (jax.tree.map(lambda p: jnp.zeros(p.shape, jnp.float32), state.params),
-                 jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), sums_shape))
+        sums_shape = jax.eval_shape(lambda: grad_fn(state.params, jax.tree.map(lambda x: x[0], micro), rng)[0][1])
+        zeros = (
+            jax.tree.map(lambda p: jnp.zeros(p.shape, jnp.float32), state.params),
+            jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), sums_shape),
+        )
         (grads, sums), _ = jax.lax.scan(accumulate, zeros, (jnp.arange(grad_accum), micro))
         grads = jax.tree.map(lambda g, p: g.astype(p.dtype), grads, state.params)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
@@ -83,9 +85,12 @@ def make_train_step(task, model, tx, schedule, grad_accum: int):
 def jit_train_step(task, model, tx, schedule, config, mesh, abstract):
     """The train step jitted with state/batch shardings on `mesh` and donated state."""
     state_sh = jax.tree.map(lambda a: a.sharding, abstract)
-    return jax.jit(make_train_step(task, model, tx, schedule, config.grad_accum),
-                   in_shardings=(state_sh, sharding.batch_sharding(mesh), sharding.replicated(mesh)),
-                   out_shardings=(state_sh, sharding.replicated(mesh)), donate_argnums=0)
+    return jax.jit(
+        make_train_step(task, model, tx, schedule, config.grad_accum),
+        in_shardings=(state_sh, sharding.batch_sharding(mesh), sharding.replicated(mesh)),
+        out_shardings=(state_sh, sharding.replicated(mesh)),
+        donate_argnums=0,
+    )
 
 
 def init_state(task, config, vocab_size: int, mesh):
@@ -103,7 +108,9 @@ def init_state(task, config, vocab_size: int, mesh):
     # (optax.MaskedNode for frozen params), which is kept as is.
     abstract = jax.tree.map(
         lambda s, a: a if isinstance(a, optax.MaskedNode) else jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=s),
-        shardings, nn.unbox(boxed))
+        shardings,
+        nn.unbox(boxed),
+    )
     init_fn = jax.jit(lambda r: nn.unbox(init(r)), out_shardings=jax.tree.map(lambda a: a.sharding, abstract))
     return model, tx, schedule, abstract, init_fn
 
@@ -139,11 +146,15 @@ def _init_from(config, task, state, abstract, tx, log):
         loaded = checkpoint.load_params(_checkpoint_dir(config.init_from))[1]
     params, report = checkpoint.merge_params(jax.device_get(state.params), loaded)
     if not report['loaded']:
-        raise ValueError(f'config.init_from={config.init_from!r} shares no parameter (path and '
-                         f'shape) with this model; e.g. it has {report["unused"][:3]}')
-    log(f"init_from {config.init_from}: {len(report['loaded'])} tensors loaded, "
-        f"{len(report['new'])} new ({', '.join(report['new'][:4])}{', …' if len(report['new']) > 4 else ''}), "
-        f"{len(report['unused'])} unused")
+        raise ValueError(
+            f'config.init_from={config.init_from!r} shares no parameter (path and '
+            f'shape) with this model; e.g. it has {report["unused"][:3]}'
+        )
+    log(
+        f'init_from {config.init_from}: {len(report["loaded"])} tensors loaded, '
+        f'{len(report["new"])} new ({", ".join(report["new"][:4])}{", …" if len(report["new"]) > 4 else ""}), '
+        f'{len(report["unused"])} unused'
+    )
     state_sh = jax.tree.map(lambda a: a.sharding, abstract)
     return jax.jit(lambda p: TrainState(jnp.zeros((), jnp.int32), p, tx.init(p)), out_shardings=state_sh)(params)
 
@@ -175,12 +186,13 @@ class _StepLog:
             if not (math.isfinite(float(m['loss'])) and math.isfinite(float(m['grad_norm']))):
                 raise FloatingPointError(
                     f'non-finite train loss {float(m["loss"])} / grad norm {float(m["grad_norm"])} '
-                    f'at step {s}; last good checkpoint: {last_checkpoint()}')
-        sums = {k: sum(np.asarray(m[k], np.float64) for m in fetched)
-                for k in fetched[0] if k not in ('grad_norm', 'lr')}
+                    f'at step {s}; last good checkpoint: {last_checkpoint()}'
+                )
+        sums = {
+            k: sum(np.asarray(m[k], np.float64) for m in fetched) for k in fetched[0] if k not in ('grad_norm', 'lr')
+        }
         metrics = {f'train/{k}': v for k, v in self.task.summarize(sums).items()}
-        metrics.update({'train/grad_norm': float(fetched[-1]['grad_norm']),
-                        'train/lr': float(fetched[-1]['lr'])})
+        metrics.update({'train/grad_norm': float(fetched[-1]['grad_norm']), 'train/lr': float(fetched[-1]['lr'])})
         if self.t0 is not None and self.steps:
             dt = time.perf_counter() - self.t0
             c = self.config
@@ -196,6 +208,7 @@ class _StepLog:
 @dataclasses.dataclass
 class Run:
     """The parts of one run that the loop and the evaluations share (built by `setup`)."""
+
     config: Any
     task: Any
     vocab: Any
@@ -220,8 +233,10 @@ class Run:
                 t = time.perf_counter()
                 metrics = ev.run(params)
                 self.writer.write(step, metrics)
-                self.log(f'step {step} {ev.name} ({time.perf_counter() - t:.1f} s): '
-                         + ', '.join(f'{k} {v:.4g}' for k, v in metrics.items()))
+                self.log(
+                    f'step {step} {ev.name} ({time.perf_counter() - t:.1f} s): '
+                    + ', '.join(f'{k} {v:.4g}' for k, v in metrics.items())
+                )
                 out.update(metrics)
         for k, v in out.items():
             self.history.setdefault(k, []).append(v)
@@ -244,8 +259,13 @@ class Run:
         step_flops = self.task.flops_per_token(state.params) * config.batch_size * config.data.seq_len
         steps = _StepLog(self.task, config, self.writer, step_flops, peak)
         train_step = jit_train_step(self.task, self.model, self.tx, self.schedule, config, self.mesh, self.abstract)
-        bar = tqdm.tqdm(total=config.total_steps, initial=start, desc='train', dynamic_ncols=True,
-                        disable=not (jax.process_index() == 0 and config.progress_bar))
+        bar = tqdm.tqdm(
+            total=config.total_steps,
+            initial=start,
+            desc='train',
+            dynamic_ncols=True,
+            disable=not (jax.process_index() == 0 and config.progress_bar),
+        )
         step = start
         while step < config.total_steps:
             batch = sharding.global_batch(next(data), self.mesh)
@@ -264,7 +284,7 @@ class Run:
                 extra = {f'data/train_{k}': v for k, v in data.stats.items()}
                 logged = steps.flush(step, extra, self.last_checkpoint)
                 if logged:
-                    bar.set_postfix(loss=f"{logged['train/loss']:.3f}", refresh=False)
+                    bar.set_postfix(loss=f'{logged["train/loss"]:.3f}', refresh=False)
             if due:
                 self.evaluate(state.params, step, due.__contains__)
             if save_now:
@@ -288,11 +308,24 @@ def setup(config, workdir: str, log=print):
     if restored:
         log(f'resumed from step {start} (data position {data_state})')
     init_rng, train_rng = jax.random.split(jax.random.key(config.seed))
-    ctx = Context(config, task, vocab, model, mesh, jax.tree.map(lambda a: a.sharding, abstract.params),
-                  workdir, log)
+    ctx = Context(config, task, vocab, model, mesh, jax.tree.map(lambda a: a.sharding, abstract.params), workdir, log)
     # Evaluators come before the first compile: a k larger than a class fails in seconds.
-    run = Run(config, task, vocab, model, tx, schedule, abstract, workdir, mesh, mngr, MetricWriter(workdir),
-              evaluators.build(ctx), log, train_rng)
+    run = Run(
+        config,
+        task,
+        vocab,
+        model,
+        tx,
+        schedule,
+        abstract,
+        workdir,
+        mesh,
+        mngr,
+        MetricWriter(workdir),
+        evaluators.build(ctx),
+        log,
+        train_rng,
+    )
     if state is None:
         state = init_fn(init_rng)
         if config.init_from:
@@ -316,8 +349,10 @@ def _finish(run: Run, step: int, final: dict) -> dict:
         plots.training_curves(run.workdir, os.path.join(run.workdir, 'loss_curve.png'), headline, baseline)
         seen = run.history.get(headline, [])
         if len(seen) > 1:
-            run.log(f'{headline} {seen[0]:.4g} at the first evaluation -> {seen[-1]:.4g} at step {step}'
-                    + (f'; baseline {baseline} {final[baseline]:.4g}' if baseline in final else ''))
+            run.log(
+                f'{headline} {seen[0]:.4g} at the first evaluation -> {seen[-1]:.4g} at step {step}'
+                + (f'; baseline {baseline} {final[baseline]:.4g}' if baseline in final else '')
+            )
     run.writer.close()
     return final
 

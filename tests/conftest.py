@@ -31,11 +31,15 @@ def wic(tmp_path_factory):
     from test_wordnet import write_lexicon
 
     from research.data import wordnet
+
     root = tmp_path_factory.mktemp('wic')
     names = [''.join('bdfgklmnpr'[int(d)] + 'aeiou'[int(d) % 5] for d in f'{i:03d}') for i in range(160)]
-    synsets = [('noun', 5, (n,), (f'the {n} ate grass in the field', f'a wild {n} ran home')) if i % 2 else
-               ('noun', 13, (n,), (f'we cooked the {n} for dinner', f'she ate a fresh {n} with bread'))
-               for i, n in enumerate(names)]
+    synsets = [
+        ('noun', 5, (n,), (f'the {n} ate grass in the field', f'a wild {n} ran home'))
+        if i % 2
+        else ('noun', 13, (n,), (f'we cooked the {n} for dinner', f'she ate a fresh {n} with bread'))
+        for i, n in enumerate(names)
+    ]
     data_dir = str(root / 'tfds')
     wordnet.WordnetWic(data_dir=data_dir, wordnet_dir=write_lexicon(root / 'wn', synsets)).download_and_prepare()
     return data_dir
@@ -44,12 +48,21 @@ def wic(tmp_path_factory):
 def tiny_lm_config(bbc, **overrides):
     """A seconds-long LM config on the prepared BBC data."""
     from research import config as config_lib
+
     c = config_lib.base_config()
-    c.data.update(data_dir=bbc['data_dir'], vocab_path=bbc['vocab_path'], seq_len=32,
-                  max_eval_sequences=24)
+    c.data.update(data_dir=bbc['data_dir'], vocab_path=bbc['vocab_path'], seq_len=32, max_eval_sequences=24)
     c.model.update(num_layers=1, d_model=32, num_heads=2, mlp_dim=64, max_len=64, dropout=0.1)
-    c.update(batch_size=16, eval_batch_size=16, total_steps=6, log_every=2, eval_every=0,
-             checkpoint_every=3, keep_checkpoints=5, progress_bar=False, peak_flops=1e9)
+    c.update(
+        batch_size=16,
+        eval_batch_size=16,
+        total_steps=6,
+        log_every=2,
+        eval_every=0,
+        checkpoint_every=3,
+        keep_checkpoints=5,
+        progress_bar=False,
+        peak_flops=1e9,
+    )
     c.optim.warmup_steps = 2
     for key, value in overrides.items():
         section, _, leaf = key.rpartition('__')

@@ -11,10 +11,10 @@ WORD_IDS = [-1, 0, 0, 0, 1, 2, 2, -1, -1]
 
 def test_first_and_all():
     labels = [7, 3, 5]
-    np.testing.assert_array_equal(labels_to_pieces(labels, WORD_IDS, 'first'),
-                                  [IGNORE, 7, IGNORE, IGNORE, 3, 5, IGNORE, IGNORE, IGNORE])
-    np.testing.assert_array_equal(labels_to_pieces(labels, WORD_IDS, 'all'),
-                                  [IGNORE, 7, 7, 7, 3, 5, 5, IGNORE, IGNORE])
+    np.testing.assert_array_equal(
+        labels_to_pieces(labels, WORD_IDS, 'first'), [IGNORE, 7, IGNORE, IGNORE, 3, 5, IGNORE, IGNORE, IGNORE]
+    )
+    np.testing.assert_array_equal(labels_to_pieces(labels, WORD_IDS, 'all'), [IGNORE, 7, 7, 7, 3, 5, 5, IGNORE, IGNORE])
     with pytest.raises(ValueError, match='mode'):
         labels_to_pieces(labels, WORD_IDS, 'last')
 

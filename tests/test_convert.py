@@ -24,13 +24,21 @@ SENTENCES = [
     FOX,
     'Hi!',
     'Tokenisation splits unfamiliar words like antidisestablishmentarianism into pieces.',
-    'In 2024, prices rose 3.5% — café owners in São Paulo weren\'t pleased.',
+    "In 2024, prices rose 3.5% — café owners in São Paulo weren't pleased.",
     'Who wrote the Treasury of David?',
 ]
 PAIR = ('Where is the fox?', 'It jumped over the lazy dog in the garden.')  # token types 0/1
-TINY_HF = dict(vocab_size=40, hidden_size=16, num_hidden_layers=2, num_attention_heads=4,
-               intermediate_size=24, max_position_embeddings=20, type_vocab_size=2,
-               layer_norm_eps=1e-12, hidden_act='gelu')
+TINY_HF = dict(
+    vocab_size=40,
+    hidden_size=16,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    intermediate_size=24,
+    max_position_embeddings=20,
+    type_vocab_size=2,
+    layer_norm_eps=1e-12,
+    hidden_act='gelu',
+)
 
 
 @pytest.fixture(scope='module')
@@ -77,8 +85,11 @@ def numpy_bert(w, ids, types, mask, cfg):
     def heads(y):  # [B, T, D] -> [B, H, T, K]
         return y.reshape(b, t, h, k).transpose(0, 2, 1, 3)
 
-    x = (f('embeddings.word_embeddings.weight')[ids] + f('embeddings.position_embeddings.weight')[:t]
-         + f('embeddings.token_type_embeddings.weight')[types])
+    x = (
+        f('embeddings.word_embeddings.weight')[ids]
+        + f('embeddings.position_embeddings.weight')[:t]
+        + f('embeddings.token_type_embeddings.weight')[types]
+    )
     x = ln(x, 'embeddings.LayerNorm')
     key_bias = np.where(mask, 0.0, -1e30)[:, None, None, :]
     for i in range(cfg['num_hidden_layers']):
@@ -108,8 +119,7 @@ def test_minilm_matches_numpy_reference(minilm_dir, minilm):
     with jax.default_matmul_precision('highest'):
         hidden, pooled = model.apply({'params': params}, ids, mask, types)
     assert hidden.dtype == jnp.float32
-    ref, ref_pooled = numpy_bert(load_file(os.path.join(minilm_dir, 'model.safetensors')),
-                                 ids, types, mask, hf_config)
+    ref, ref_pooled = numpy_bert(load_file(os.path.join(minilm_dir, 'model.safetensors')), ids, types, mask, hf_config)
     assert np.abs(np.asarray(hidden) - ref)[mask].max() <= 1e-4
     assert np.abs(np.asarray(pooled) - ref_pooled).max() <= 1e-4
     assert types.max() == 1 and not mask.all()  # both segments and padding were exercised
@@ -127,7 +137,7 @@ def test_minilm_round_trip_is_exact(minilm_dir, minilm, tmp_path, prefix):
     saved = load_file(file)
     assert set(saved) == {prefix + n for n in original if n != 'embeddings.position_ids'}
     for name, value in saved.items():
-        want = original[name[len(prefix):]]
+        want = original[name[len(prefix) :]]
         assert value.dtype == want.dtype and np.array_equal(value, want), name
     again, config = load_hf_bert(str(tmp_path / 'out'))
     assert config == hf_config
@@ -153,11 +163,12 @@ def test_random_params_round_trip(tmp_path, pooler):
 
 def test_old_layer_norm_names_load():
     tensors = params_to_hf(tiny_random_params(True), TINY_HF)
-    renamed = {n.replace('LayerNorm.weight', 'LayerNorm.gamma').replace('LayerNorm.bias', 'LayerNorm.beta'): v
-               for n, v in tensors.items()}
+    renamed = {
+        n.replace('LayerNorm.weight', 'LayerNorm.gamma').replace('LayerNorm.bias', 'LayerNorm.beta'): v
+        for n, v in tensors.items()
+    }
     assert any(n.endswith('gamma') for n in renamed)
-    jax.tree.map(np.testing.assert_array_equal, hf_to_params(renamed, TINY_HF),
-                 hf_to_params(tensors, TINY_HF))
+    jax.tree.map(np.testing.assert_array_equal, hf_to_params(renamed, TINY_HF), hf_to_params(tensors, TINY_HF))
 
 
 def test_mismatched_checkpoints_raise_clear_errors():

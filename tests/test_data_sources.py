@@ -143,9 +143,26 @@ def test_corpus_utf8_counts(data_dir):
 
 def test_build_vocab_end_to_end(data_dir, tmp_path, capsys):
     out = tmp_path / 'vocab' / 'bbc.txt'
-    assert build_vocab.main(['--dataset', 'bbc_news', '--split', 'train',
-                             '--data_dir', str(data_dir), '--out', str(out),
-                             '--min_count', '2', '--max_size', '8000', '--noprogress']) == 0
+    assert (
+        build_vocab.main(
+            [
+                '--dataset',
+                'bbc_news',
+                '--split',
+                'train',
+                '--data_dir',
+                str(data_dir),
+                '--out',
+                str(out),
+                '--min_count',
+                '2',
+                '--max_size',
+                '8000',
+                '--noprogress',
+            ]
+        )
+        == 0
+    )
     summary = capsys.readouterr().out.strip().splitlines()[-1]
     assert 'docs=1764' in summary and 'vocab=8000' in summary and 'coverage=0.9' in summary
     vocab = Vocab.load(out)

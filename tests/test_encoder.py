@@ -18,13 +18,14 @@ from research.models.encoder import (
 )
 
 V, D, B, T = 50, 32, 2, 12
-OPTIONS = {'bert': dict(pre_norm=False, positions='learned'),
-           'modern': dict(pre_norm=True, positions='rotary', layer_norm_epsilon=1e-6)}
+OPTIONS = {
+    'bert': dict(pre_norm=False, positions='learned'),
+    'modern': dict(pre_norm=True, positions='rotary', layer_norm_epsilon=1e-6),
+}
 
 
 def tiny(option='bert', **kw):
-    return Encoder(vocab_size=V, num_layers=2, d_model=D, num_heads=4, mlp_dim=64, max_len=32,
-                   **OPTIONS[option], **kw)
+    return Encoder(vocab_size=V, num_layers=2, d_model=D, num_heads=4, mlp_dim=64, max_len=32, **OPTIONS[option], **kw)
 
 
 def init(model, *args):
@@ -57,8 +58,7 @@ def test_every_param_has_logical_names(option):
     tokens, mask = tokens_and_mask()
     boxed = jax.eval_shape(tiny(option, pooler=True).init, jax.random.key(0), tokens, mask)
     leaves = jax.tree.leaves(boxed['params'], is_leaf=lambda x: isinstance(x, nn.Partitioned))
-    assert leaves and all(isinstance(x, nn.Partitioned) and len(x.names) == x.value.ndim
-                          for x in leaves)
+    assert leaves and all(isinstance(x, nn.Partitioned) and len(x.names) == x.value.ndim for x in leaves)
 
 
 @pytest.mark.parametrize('option', sorted(OPTIONS))
@@ -68,8 +68,9 @@ def test_padding_does_not_change_real_tokens(option):
     params = init(model, tokens, mask)
     base = model.apply({'params': params}, tokens, mask)
     extra = jax.random.randint(jax.random.key(3), (B, 5), 1, V)
-    padded = model.apply({'params': params}, jnp.concatenate([tokens, extra], 1),
-                         jnp.concatenate([mask, jnp.zeros((B, 5), bool)], 1))
+    padded = model.apply(
+        {'params': params}, jnp.concatenate([tokens, extra], 1), jnp.concatenate([mask, jnp.zeros((B, 5), bool)], 1)
+    )
     # row 1 already had padding from position 7: garbage there must not leak either
     garbage = tokens.at[1, 7:].set(3)
     again = model.apply({'params': params}, garbage, mask)
@@ -110,18 +111,21 @@ def test_mean_pooling_ignores_padding():
     np.testing.assert_allclose(pool(hidden.at[1, 7:].set(1e3), mask, 'mean'), pooled, atol=1e-6)
     head = SequenceClassifier(num_classes=3, pooling='mean')
     params = head.init(jax.random.key(1), hidden, mask)
-    np.testing.assert_allclose(head.apply(params, hidden.at[1, 7:].set(1e3), mask),
-                               head.apply(params, hidden, mask), atol=1e-5)
+    np.testing.assert_allclose(
+        head.apply(params, hidden.at[1, 7:].set(1e3), mask), head.apply(params, hidden, mask), atol=1e-5
+    )
 
 
 def test_heads_shapes():
     tokens, mask = tokens_and_mask()
     hidden = jax.random.normal(jax.random.key(0), (B, T, D))
     table = jax.random.normal(jax.random.key(1), (V, D))
-    for head, args, shape in [(SequenceClassifier(3), (hidden, mask), (B, 3)),
-                              (SequenceClassifier(3), (hidden[:, 0],), (B, 3)),
-                              (TokenClassifier(5), (hidden,), (B, T, 5)),
-                              (MlmHead(), (hidden, table), (B, T, V))]:
+    for head, args, shape in [
+        (SequenceClassifier(3), (hidden, mask), (B, 3)),
+        (SequenceClassifier(3), (hidden[:, 0],), (B, 3)),
+        (TokenClassifier(5), (hidden,), (B, T, 5)),
+        (MlmHead(), (hidden, table), (B, T, V)),
+    ]:
         params = head.init(jax.random.key(2), *args)
         out = head.apply(params, *args)
         assert out.shape == shape and out.dtype == jnp.float32
@@ -153,9 +157,17 @@ def test_mlm_head_is_tied_to_the_embedding():
 
 
 def test_bert_config_to_kwargs():
-    hf = dict(hidden_size=384, num_hidden_layers=6, num_attention_heads=12,
-              intermediate_size=1536, max_position_embeddings=512, type_vocab_size=2,
-              vocab_size=30522, layer_norm_eps=1e-12, hidden_act='gelu')
+    hf = dict(
+        hidden_size=384,
+        num_hidden_layers=6,
+        num_attention_heads=12,
+        intermediate_size=1536,
+        max_position_embeddings=512,
+        type_vocab_size=2,
+        vocab_size=30522,
+        layer_norm_eps=1e-12,
+        hidden_act='gelu',
+    )
     kw = bert_config_to_kwargs(hf)
     assert kw['d_model'] == 384 and kw['mlp_dim'] == 1536 and kw['activation'] == 'gelu_exact'
     assert kw['pre_norm'] is False and kw['pooler'] is True

@@ -34,19 +34,30 @@ def context(config, devices, workdir, task=None):
     return Context(config, task, vocab, model, mesh, shardings, str(workdir), log=lambda *_: None), params
 
 
-WORDS = (('business', 'business'), ('entertainment', 'film'), ('politics', 'government'),
-         ('sports', 'sport'), ('tech', 'technology'))
+WORDS = (
+    ('business', 'business'),
+    ('entertainment', 'film'),
+    ('politics', 'government'),
+    ('sports', 'sport'),
+    ('tech', 'technology'),
+)
 CASES = {  # name: (task, arch, evaluator options)
     'task_bag': ('classify', 'bag', dict(type='task')),
     'task_lm': ('lm', 'gpt', dict(type='task')),
     'task_mlm': ('mlm', 'bert', dict(type='task')),
-    'similarity': ('classify', 'bert', dict(type='zero_shot_similarity', template='about {label}',
-                                            labels=(('tech', ('computers', 'phones')),))),
+    'similarity': (
+        'classify',
+        'bert',
+        dict(type='zero_shot_similarity', template='about {label}', labels=(('tech', ('computers', 'phones')),)),
+    ),
     'probe': ('classify', 'bert', dict(type='probe', k=2, seeds=(0, 1), steps=50)),
     'cloze': ('mlm', 'bert', dict(type='zero_shot_cloze', labels=WORDS)),
     'choice': ('lm', 'gpt', dict(type='zero_shot_choice', labels=WORDS, max_text_tokens=20)),
-    'in_context': ('lm', 'gpt', dict(type='in_context', labels=WORDS, k=1, seeds=(0, 1), max_text_tokens=8,
-                                     demo_tokens=4)),
+    'in_context': (
+        'lm',
+        'gpt',
+        dict(type='in_context', labels=WORDS, k=1, seeds=(0, 1), max_text_tokens=8, demo_tokens=4),
+    ),
 }
 
 
@@ -102,7 +113,7 @@ def test_choice_join_is_exact_and_checked(bbc, tmp_path):
     for (_, word), cont in zip(WORDS, continuations):
         # Tokenized in parts, the sequence is exactly the whole prompt tokenized at once.
         assert context_ids + cont == ev.encode(f'{text} -- topic: {word}.')
-        assert ev.rows(context_ids, [cont])[0][1][-len(cont):] == cont
+        assert ev.rows(context_ids, [cont])[0][1][-len(cont) :] == cont
     config.evals.ev.template = '{text} topic{label}'  # no space: the word fuses with the label
     ctx, _ = context(config, jax.devices()[:1], tmp_path)
     [ev] = evaluators.build(ctx)
@@ -163,15 +174,18 @@ def test_probe_and_in_context_seeds(bbc, tmp_path):
     assert len(list((tmp_path / 'c').iterdir())) == 2  # train rows and the eval split
 
 
-@pytest.mark.parametrize('entry,needle', [
-    (dict(type='few_shot'), "unknown evaluator type 'few_shot'"),
-    (dict(type='zero_shot_similarity', template='This is about it.'), 'has no {label}'),
-    (dict(type='zero_shot_choice', template='{text} is about {topic}'), 'unknown placeholder {topic}'),
-    (dict(type='probe', kk=3), "config.evals.ev.kk: unknown option of type 'probe'"),
-    (dict(type='probe', k='four'), 'config.evals.ev.k must be int'),
-    (dict(type='zero_shot_cloze', template='{text} about it'), 'needs one [MASK] after {text}'),
-    (dict(type='task', batch_size=12), 'config.evals.ev.batch_size=12 is not divisible by the 8'),
-])
+@pytest.mark.parametrize(
+    'entry,needle',
+    [
+        (dict(type='few_shot'), "unknown evaluator type 'few_shot'"),
+        (dict(type='zero_shot_similarity', template='This is about it.'), 'has no {label}'),
+        (dict(type='zero_shot_choice', template='{text} is about {topic}'), 'unknown placeholder {topic}'),
+        (dict(type='probe', kk=3), "config.evals.ev.kk: unknown option of type 'probe'"),
+        (dict(type='probe', k='four'), 'config.evals.ev.k must be int'),
+        (dict(type='zero_shot_cloze', template='{text} about it'), 'needs one [MASK] after {text}'),
+        (dict(type='task', batch_size=12), 'config.evals.ev.batch_size=12 is not divisible by the 8'),
+    ],
+)
 def test_bad_evaluator_config_is_one_clear_error(bbc, entry, needle):
     config = tiny_config(bbc, 'classify', 'bert')
     config.evals.ev = entry

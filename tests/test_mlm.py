@@ -44,6 +44,7 @@ def test_masks_do_not_depend_on_host_split_or_eval_batch_size(bbc):
 
     def masked(size, rows):
         return np.concatenate([task.eval_batch(vocab, b)['inputs'] for b in padded_batches(arrays, size, rows)])
+
     big, little = masked(16, slice(0, 16)), masked(8, slice(0, 8))
     np.testing.assert_array_equal(big[:24], little[:24])
     assert (big[:24] != arrays['tokens'][:24]).mean() > 0.05  # the masks are really applied

@@ -19,8 +19,8 @@ def batch(b=256, t=128, seed=0):
         length = rng.integers(t // 2, t - 1)
         while pos < length:
             n = min(rng.integers(1, 5), length - pos)
-            ids[r, pos:pos + n] = rng.integers(SPECIAL, VOCAB, n)
-            word_ids[r, pos:pos + n] = word
+            ids[r, pos : pos + n] = rng.integers(SPECIAL, VOCAB, n)
+            word_ids[r, pos : pos + n] = word
             pos, word = pos + n, word + 1
         ids[r, pos] = 6
     return ids, word_ids
@@ -28,8 +28,7 @@ def batch(b=256, t=128, seed=0):
 
 def test_whole_word_selection_and_80_10_10():
     ids, word_ids = batch()
-    out = mask_batch(ids, word_ids, np.random.default_rng(1), mask_id=MASK, vocab_size=VOCAB,
-                     num_special=SPECIAL)
+    out = mask_batch(ids, word_ids, np.random.default_rng(1), mask_id=MASK, vocab_size=VOCAB, num_special=SPECIAL)
     sel = out['weights'] > 0
     assert not sel[word_ids < 0].any(), 'specials and padding are never selected'
     # whole words: within each word, all pieces share the selection
@@ -53,10 +52,12 @@ def test_whole_word_selection_and_80_10_10():
 
 def test_piece_level_selection_and_determinism():
     ids, word_ids = batch(seed=2)
-    a = mask_batch(ids, word_ids, np.random.default_rng(3), mask_id=MASK, vocab_size=VOCAB,
-                   num_special=SPECIAL, whole_word=False)
-    b = mask_batch(ids, word_ids, np.random.default_rng(3), mask_id=MASK, vocab_size=VOCAB,
-                   num_special=SPECIAL, whole_word=False)
+    a = mask_batch(
+        ids, word_ids, np.random.default_rng(3), mask_id=MASK, vocab_size=VOCAB, num_special=SPECIAL, whole_word=False
+    )
+    b = mask_batch(
+        ids, word_ids, np.random.default_rng(3), mask_id=MASK, vocab_size=VOCAB, num_special=SPECIAL, whole_word=False
+    )
     np.testing.assert_array_equal(a['inputs'], b['inputs'])
     assert a['weights'][word_ids >= 0].mean() == pytest.approx(0.15, abs=0.01)
     assert not a['weights'][word_ids < 0].any()

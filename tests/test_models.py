@@ -11,8 +11,9 @@ from research.models.decoder import Decoder
 
 
 def tiny(positions='learned', **kw):
-    return Decoder(vocab_size=50, num_layers=2, d_model=32, num_heads=4, mlp_dim=64,
-                   max_len=32, positions=positions, **kw)
+    return Decoder(
+        vocab_size=50, num_layers=2, d_model=32, num_heads=4, mlp_dim=64, max_len=32, positions=positions, **kw
+    )
 
 
 @pytest.mark.parametrize('positions', ['learned', 'rotary'])
@@ -23,10 +24,10 @@ def test_causality(positions):
     params = nn.unbox(model.init(jax.random.key(1), tokens))['params']
     base = model.apply({'params': params}, tokens)
     for t in (0, 5, 14):
-        changed = tokens.at[:, t + 1:].set((tokens[:, t + 1:] + 7) % 50)
+        changed = tokens.at[:, t + 1 :].set((tokens[:, t + 1 :] + 7) % 50)
         out = model.apply({'params': params}, changed)
-        np.testing.assert_array_equal(out[:, :t + 1], base[:, :t + 1])
-        assert not np.allclose(out[:, t + 1:], base[:, t + 1:])
+        np.testing.assert_array_equal(out[:, : t + 1], base[:, : t + 1])
+        assert not np.allclose(out[:, t + 1 :], base[:, t + 1 :])
 
 
 def test_param_logical_axes():
@@ -46,7 +47,7 @@ def test_kv_cache_matches_full_forward(positions, tie):
     dec = tiny(positions, tie_embeddings=tie, decode=True)
     cache = dec.init(jax.random.key(0), jnp.zeros((2, 12), jnp.int32))['cache']
     for t in range(12):
-        logits, vs = dec.apply({'params': params, 'cache': cache}, tokens[:, t:t + 1], mutable=['cache'])
+        logits, vs = dec.apply({'params': params, 'cache': cache}, tokens[:, t : t + 1], mutable=['cache'])
         cache = vs['cache']
         np.testing.assert_allclose(logits[:, 0], full[:, t], atol=1e-5, rtol=1e-5)
 
@@ -60,7 +61,7 @@ def test_greedy_generate_matches_argmax_rollout():
         seq = list(prompt)
         for _ in range(6):
             seq.append(int(jnp.argmax(model.apply({'params': params}, jnp.array([seq]))[0, -1])))
-        assert gen == seq[len(prompt):]
+        assert gen == seq[len(prompt) :]
 
 
 def test_top_k_sampling_stays_in_top_k():

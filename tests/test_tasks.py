@@ -39,17 +39,24 @@ def test_every_task_conforms(bbc, wic, name):
     _, eval_sums = task.loss(model, params, task.eval_batch(vocab, rows), jax.random.key(1), train=False)
     metrics = task.summarize(jax.device_get(eval_sums))
     assert task.headline in metrics and np.isfinite(metrics['loss'])
-    assert set(task.baselines(vocab, config.data.eval_split)) <= {task.baseline} | set(metrics) | {
-        'majority_accuracy'}
+    assert set(task.baselines(vocab, config.data.eval_split)) <= {task.baseline} | set(metrics) | {'majority_accuracy'}
     assert task.flops_per_token(params) > 0
 
 
 def test_a_task_that_cannot_load_a_hf_checkpoint_is_a_config_error(bbc, tmp_path, capsys):
     config = task_config(bbc, 'lm')
     config.init_from = 'hf:/some/minilm'
-    with pytest.raises(ConfigError, match="a Hugging Face BERT checkpoint loads into tasks"):
+    with pytest.raises(ConfigError, match='a Hugging Face BERT checkpoint loads into tasks'):
         validate(config, 8)
-    code = main_lib.main(['--config', 'experiments/quickstart.py:runlocal', '--workdir', str(tmp_path / 'w'),
-                          '--config.init_from=hf:/some/minilm', f'--config.data.vocab_path={bbc["vocab_path"]}'])
+    code = main_lib.main(
+        [
+            '--config',
+            'experiments/quickstart.py:runlocal',
+            '--workdir',
+            str(tmp_path / 'w'),
+            '--config.init_from=hf:/some/minilm',
+            f'--config.data.vocab_path={bbc["vocab_path"]}',
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "task 'lm' with model.arch 'gpt'" in err, err

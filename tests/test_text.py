@@ -9,61 +9,68 @@ from research.text import vocab as vocab_lib
 from research.text.vocab import Vocab
 from research.text.words import WordTokenizer
 
-TOKENIZERS = (WordTokenizer(), WordTokenizer(lowercase=False),
-              WordTokenizer(normalize_numbers=True))
+TOKENIZERS = (WordTokenizer(), WordTokenizer(lowercase=False), WordTokenizer(normalize_numbers=True))
 
 
 # --- tokenizer --------------------------------------------------------------------------
 
-@pytest.mark.parametrize('text, tokens', [
-    ("Hello, World! Don't stop.", ['hello', ',', 'world', '!', "don't", 'stop', '.']),
-    ('She said: "yes" (maybe)...', ['she', 'said', ':', '"', 'yes', '"', '(', 'maybe', ')',
-                                    '.', '.', '.']),
-    ("O'Neill met l’homme", ["o'neill", 'met', 'l’homme']),
-    ("rock 'n' roll", ['rock', "'", 'n', "'", 'roll']),
-    ('a well-known fact', ['a', 'well', '-', 'known', 'fact']),
-    ('e-mail', ['e', '-', 'mail']),
-    ('snake_case', ['snake', '_', 'case']),
-])
+
+@pytest.mark.parametrize(
+    'text, tokens',
+    [
+        ("Hello, World! Don't stop.", ['hello', ',', 'world', '!', "don't", 'stop', '.']),
+        ('She said: "yes" (maybe)...', ['she', 'said', ':', '"', 'yes', '"', '(', 'maybe', ')', '.', '.', '.']),
+        ("O'Neill met l’homme", ["o'neill", 'met', 'l’homme']),
+        ("rock 'n' roll", ['rock', "'", 'n', "'", 'roll']),
+        ('a well-known fact', ['a', 'well', '-', 'known', 'fact']),
+        ('e-mail', ['e', '-', 'mail']),
+        ('snake_case', ['snake', '_', 'case']),
+    ],
+)
 def test_tokenize_english_and_punctuation(text, tokens):
     assert WordTokenizer().tokenize(text) == tokens
 
 
-@pytest.mark.parametrize('text, tokens', [
-    ('3.5', ['3.5']),
-    ('1,000,000', ['1,000,000']),
-    ('76%', ['76', '%']),
-    ('£15.8m', ['£', '15.8', 'm']),
-    ('in 2004.', ['in', '2004', '.']),
-    ('1990s', ['1990', 's']),
-    ('mp3', ['mp', '3']),
-    ('3.', ['3', '.']),
-    ('-5', ['-', '5']),
-    ('10:30', ['10', ':', '30']),
-])
+@pytest.mark.parametrize(
+    'text, tokens',
+    [
+        ('3.5', ['3.5']),
+        ('1,000,000', ['1,000,000']),
+        ('76%', ['76', '%']),
+        ('£15.8m', ['£', '15.8', 'm']),
+        ('in 2004.', ['in', '2004', '.']),
+        ('1990s', ['1990', 's']),
+        ('mp3', ['mp', '3']),
+        ('3.', ['3', '.']),
+        ('-5', ['-', '5']),
+        ('10:30', ['10', ':', '30']),
+    ],
+)
 def test_tokenize_numbers(text, tokens):
     assert WordTokenizer().tokenize(text) == tokens
 
 
 def test_normalize_numbers():
     tok = WordTokenizer(normalize_numbers=True)
-    assert tok.tokenize('In 2024, 3.5m people (٣)') == [
-        'in', '0000', ',', '0.0', 'm', 'people', '(', '0', ')']
+    assert tok.tokenize('In 2024, 3.5m people (٣)') == ['in', '0000', ',', '0.0', 'm', 'people', '(', '0', ')']
 
 
-@pytest.mark.parametrize('text, tokens', [
-    ('中文字符', ['中', '文', '字', '符']),
-    ('東京 is big', ['東', '京', 'is', 'big']),
-    ('emoji 😀❤️👍🏽', ['emoji', '😀', '❤️', '👍', '🏽']),  # ❤️ keeps its variation selector.
-    ('naïve café', ['naïve', 'café']),
-    ('cafe\u0301', ['café']),  # NFC composes e + combining acute.
-    ('ΟΔΟΣ', ['οδος']),
-    ('Straße', ['straße']),
-    ('Привет, мир!', ['привет', ',', 'мир', '!']),
-    ('مرحبا بالعالم', ['مرحبا', 'بالعالم']),
-    ('हिन्दी', ['हिन्दी']),  # Devanagari vowel signs and virama are marks.
-    ('$5 €3 ¥2', ['$', '5', '€', '3', '¥', '2']),
-])
+@pytest.mark.parametrize(
+    'text, tokens',
+    [
+        ('中文字符', ['中', '文', '字', '符']),
+        ('東京 is big', ['東', '京', 'is', 'big']),
+        ('emoji 😀❤️👍🏽', ['emoji', '😀', '❤️', '👍', '🏽']),  # ❤️ keeps its variation selector.
+        ('naïve café', ['naïve', 'café']),
+        ('cafe\u0301', ['café']),  # NFC composes e + combining acute.
+        ('ΟΔΟΣ', ['οδος']),
+        ('Straße', ['straße']),
+        ('Привет, мир!', ['привет', ',', 'мир', '!']),
+        ('مرحبا بالعالم', ['مرحبا', 'بالعالم']),
+        ('हिन्दी', ['हिन्दी']),  # Devanagari vowel signs and virama are marks.
+        ('$5 €3 ¥2', ['$', '5', '€', '3', '¥', '2']),
+    ],
+)
 def test_tokenize_unicode(text, tokens):
     assert WordTokenizer().tokenize(text) == tokens
 
@@ -86,19 +93,24 @@ def test_never_raises_and_tokens_are_utf8():
         t.encode('utf-8')
 
 
-@pytest.mark.parametrize('tokens, text', [
-    (['hello', ',', 'world', '!'], 'hello, world!'),
-    (['it', 'costs', '£', '3.5', 'm', '(', '76', '%', ')', '.'], 'it costs £3.5 m (76%).'),
-    (['a', '[', 'b', ']', '{', 'c', '}', ';', 'd', ':', 'e', '?'], 'a [b] {c}; d: e?'),
-    (['中', '文', 'ok'], '中文 ok'),
-    ([], ''),
-])
+@pytest.mark.parametrize(
+    'tokens, text',
+    [
+        (['hello', ',', 'world', '!'], 'hello, world!'),
+        (['it', 'costs', '£', '3.5', 'm', '(', '76', '%', ')', '.'], 'it costs £3.5 m (76%).'),
+        (['a', '[', 'b', ']', '{', 'c', '}', ';', 'd', ':', 'e', '?'], 'a [b] {c}; d: e?'),
+        (['中', '文', 'ok'], '中文 ok'),
+        ([], ''),
+    ],
+)
 def test_detokenize_readable(tokens, text):
     assert WordTokenizer().detokenize(tokens) == text
 
 
-_POOL = list("aZé'’-.,;:!?%()[]{}£$€ 0123456789\t\nİΣσςß中文😀\u0301\u0316\u0338=\u200d"
-             "\ufe0f\u1100\u1161\u11a8\u09c7\u09be\u00a0_\"")
+_POOL = list(
+    "aZé'’-.,;:!?%()[]{}£$€ 0123456789\t\nİΣσςß中文😀\u0301\u0316\u0338=\u200d"
+    '\ufe0f\u1100\u1161\u11a8\u09c7\u09be\u00a0_"'
+)
 
 
 def _random_strings(n: int, seed: int = 0) -> list[str]:
@@ -107,15 +119,32 @@ def _random_strings(n: int, seed: int = 0) -> list[str]:
     out = []
     for _ in range(n):
         length = rng.randint(0, 16)
-        out.append(''.join(rng.choice(_POOL) if rng.random() < 0.7 else chr(rng.randrange(0x110000))
-                           for _ in range(length)))
+        out.append(
+            ''.join(rng.choice(_POOL) if rng.random() < 0.7 else chr(rng.randrange(0x110000)) for _ in range(length))
+        )
     return out
 
 
 _FIXED = [
-    "Don't panic: it's 3.5% (or £1,000)!", "l’homme d'O'Neill", 'x.5 .5 5. 5,5,', "'a' ''b''",
-    '(£)', '$(', '[[3]]', '3\u0301', '(\u0301', '£\u0301', 'a\u0301\u0316', '=\u0338',
-    'İİ', 'ΣΑΣ.', '\u1100\u1161', '中。文', "it's' s", '❤️❤', '💁🏾\u200d♀️',
+    "Don't panic: it's 3.5% (or £1,000)!",
+    "l’homme d'O'Neill",
+    'x.5 .5 5. 5,5,',
+    "'a' ''b''",
+    '(£)',
+    '$(',
+    '[[3]]',
+    '3\u0301',
+    '(\u0301',
+    '£\u0301',
+    'a\u0301\u0316',
+    '=\u0338',
+    'İİ',
+    'ΣΑΣ.',
+    '\u1100\u1161',
+    '中。文',
+    "it's' s",
+    '❤️❤',
+    '💁🏾\u200d♀️',
 ]
 
 
@@ -135,15 +164,22 @@ def test_tokenize_is_idempotent_on_tokens():
 
 # --- vocab ------------------------------------------------------------------------------
 
+
 def test_special_ids():
     assert vocab_lib.SPECIALS == ('<pad>', '<unk>', '<bos>', '<eos>', '<mask>', '<cls>', '<sep>')
-    ids = (vocab_lib.PAD_ID, vocab_lib.UNK_ID, vocab_lib.BOS_ID, vocab_lib.EOS_ID,
-           vocab_lib.MASK_ID, vocab_lib.CLS_ID, vocab_lib.SEP_ID)
+    ids = (
+        vocab_lib.PAD_ID,
+        vocab_lib.UNK_ID,
+        vocab_lib.BOS_ID,
+        vocab_lib.EOS_ID,
+        vocab_lib.MASK_ID,
+        vocab_lib.CLS_ID,
+        vocab_lib.SEP_ID,
+    )
     assert ids == tuple(range(7))
 
 
-COUNTS = collections.Counter({'the': 10, 'b': 3, 'a': 3, 'c': 3, 'rare': 1, 'z': 2,
-                              '<unk>': 99, '<pad>': 5})
+COUNTS = collections.Counter({'the': 10, 'b': 3, 'a': 3, 'c': 3, 'rare': 1, 'z': 2, '<unk>': 99, '<pad>': 5})
 
 
 def test_build_order_and_determinism():
@@ -208,12 +244,15 @@ def _write(path, lines, end='\n'):
     return path
 
 
-@pytest.mark.parametrize('lines, line, what', [
-    (['<pad>', '<unk>', '<bos>', '<eos>', '<mask>', '<sep>', '<cls>'], 6, 'expected special'),
-    (list(vocab_lib.SPECIALS) + ['a', 'b', 'a'], 10, 'duplicate'),
-    (list(vocab_lib.SPECIALS) + ['a', '', 'b'], 9, 'empty'),
-    (list(vocab_lib.SPECIALS[:3]), 4, 'ends before'),
-])
+@pytest.mark.parametrize(
+    'lines, line, what',
+    [
+        (['<pad>', '<unk>', '<bos>', '<eos>', '<mask>', '<sep>', '<cls>'], 6, 'expected special'),
+        (list(vocab_lib.SPECIALS) + ['a', 'b', 'a'], 10, 'duplicate'),
+        (list(vocab_lib.SPECIALS) + ['a', '', 'b'], 9, 'empty'),
+        (list(vocab_lib.SPECIALS[:3]), 4, 'ends before'),
+    ],
+)
 def test_load_malformed(tmp_path, lines, line, what):
     path = _write(tmp_path / 'v.txt', lines)
     with pytest.raises(ValueError, match=what) as e:

@@ -51,19 +51,48 @@ def test_resume_is_bitwise_exact(bbc, tmp_path):
 def test_metrics_outputs_and_generate_cli(bbc, tmp_path, capsys):
     """The documented entry point end to end, then research.generate on its workdir."""
     workdir = str(tmp_path / 'run')
-    overrides = [f'--config.data.data_dir={bbc["data_dir"]}', f'--config.data.vocab_path={bbc["vocab_path"]}',
-                 '--config.data.seq_len=32', '--config.data.max_eval_sequences=24',
-                 '--config.model.num_layers=1', '--config.model.d_model=32', '--config.model.num_heads=2',
-                 '--config.model.mlp_dim=64', '--config.batch_size=16', '--config.eval_batch_size=16',
-                 '--config.progress_bar=False', '--config.sample.prompts=("the government",)',
-                 '--config.sample.max_new_tokens=5']
-    assert main_lib.main(['--config', 'experiments/quickstart.py:size=tiny,runlocal', '--workdir', workdir,
-                          '--config.total_steps=4', '--config.seed=1'] + overrides) == 0
+    overrides = [
+        f'--config.data.data_dir={bbc["data_dir"]}',
+        f'--config.data.vocab_path={bbc["vocab_path"]}',
+        '--config.data.seq_len=32',
+        '--config.data.max_eval_sequences=24',
+        '--config.model.num_layers=1',
+        '--config.model.d_model=32',
+        '--config.model.num_heads=2',
+        '--config.model.mlp_dim=64',
+        '--config.batch_size=16',
+        '--config.eval_batch_size=16',
+        '--config.progress_bar=False',
+        '--config.sample.prompts=("the government",)',
+        '--config.sample.max_new_tokens=5',
+    ]
+    assert (
+        main_lib.main(
+            [
+                '--config',
+                'experiments/quickstart.py:size=tiny,runlocal',
+                '--workdir',
+                workdir,
+                '--config.total_steps=4',
+                '--config.seed=1',
+            ]
+            + overrides
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert 'final: ' in out and 'val/unigram_perplexity' in out
     names = set().union(*events(workdir))
-    for name in ('step', 'train/loss', 'val/loss', 'val/perplexity', 'train/tokens_per_sec',
-                 'train/mfu', 'val/unigram_perplexity', 'data/train_docs'):
+    for name in (
+        'step',
+        'train/loss',
+        'val/loss',
+        'val/perplexity',
+        'train/tokens_per_sec',
+        'train/mfu',
+        'val/unigram_perplexity',
+        'data/train_docs',
+    ):
         assert name in names, name
     last = [e for e in events(workdir) if 'val/loss' in e][-1]
     assert last['val/perplexity'] == pytest.approx(np.exp(last['val/loss']))
@@ -73,8 +102,10 @@ def test_metrics_outputs_and_generate_cli(bbc, tmp_path, capsys):
     assert (resolved['total_steps'], resolved['seed'], resolved['model']['d_model']) == (4, 1, 32)
     assert os.listdir(os.path.join(workdir, 'tensorboard'))
 
-    assert generate.main(['--workdir', workdir, '--prompt', 'the film', '--prompt', 'shares',
-                          '--max_new_tokens', '4']) == 0
+    assert (
+        generate.main(['--workdir', workdir, '--prompt', 'the film', '--prompt', 'shares', '--max_new_tokens', '4'])
+        == 0
+    )
     lines = capsys.readouterr().out.strip().splitlines()
     assert lines[0] == '# checkpoint step 4' and lines[1].startswith('the film ⟶ ') and len(lines) == 3
 
@@ -88,8 +119,15 @@ def test_eval_is_batch_size_invariant(bbc, tmp_path):
 
 
 def test_nan_loss_stops_with_step_and_last_good_checkpoint(bbc, tmp_path):
-    config = tiny_lm_config(bbc, total_steps=9, checkpoint_every=1, optim__lr=1e30,
-                            optim__clip_norm=0.0, optim__warmup_steps=0, model__dropout=0.0)
+    config = tiny_lm_config(
+        bbc,
+        total_steps=9,
+        checkpoint_every=1,
+        optim__lr=1e30,
+        optim__clip_norm=0.0,
+        optim__warmup_steps=0,
+        model__dropout=0.0,
+    )
     with pytest.raises(FloatingPointError, match=r'at step (\d+); last good checkpoint: step (\d+)') as e:
         train_and_evaluate(config, str(tmp_path / 'nan'))
     bad, good = map(int, re.search(r'at step (\d+); last good checkpoint: step (\d+)', str(e.value)).groups())
@@ -125,10 +163,17 @@ def test_changed_model_config_is_a_clear_error(bbc, tmp_path):
 def test_evaluate_cli_checkpoint_or_init_from(bbc, tmp_path, capsys):
     """research.evaluate: the workdir's newest checkpoint, else config.init_from, else a clear error."""
     from research import evaluate
+
     trained, fresh, empty = (str(tmp_path / d) for d in 'abc')
-    args = ['--config', 'experiments/classify/bbc_news_bag.py:runlocal', f'--config.data.data_dir={bbc["data_dir"]}',
-            f'--config.data.vocab_path={bbc["vocab_path"]}', '--config.progress_bar=False', '--config.peak_flops=1e9',
-            '--config.data.eval_split=test']
+    args = [
+        '--config',
+        'experiments/classify/bbc_news_bag.py:runlocal',
+        f'--config.data.data_dir={bbc["data_dir"]}',
+        f'--config.data.vocab_path={bbc["vocab_path"]}',
+        '--config.progress_bar=False',
+        '--config.peak_flops=1e9',
+        '--config.data.eval_split=test',
+    ]
     assert main_lib.main(args + ['--workdir', trained, '--config.total_steps=6']) == 0
     trained_result = json.load(open(os.path.join(trained, 'results.json')))
     capsys.readouterr()
@@ -142,8 +187,10 @@ def test_evaluate_cli_checkpoint_or_init_from(bbc, tmp_path, capsys):
     assert not os.listdir(os.path.join(fresh, 'checkpoints')), 'evaluation saves no checkpoint'
     capsys.readouterr()
     assert evaluate.run(args + ['--workdir', empty]) == 2
-    assert capsys.readouterr().err.strip() == f'error: nothing to evaluate: {empty} has no checkpoint and ' \
-                                               f'config.init_from is empty'
+    assert (
+        capsys.readouterr().err.strip() == f'error: nothing to evaluate: {empty} has no checkpoint and '
+        f'config.init_from is empty'
+    )
 
 
 def test_generate_refuses_a_non_lm_workdir(bbc, tmp_path, capsys):

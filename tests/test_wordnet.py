@@ -7,9 +7,11 @@ import pytest
 
 from research.data import sources, wordnet
 
-SEDATE = ('00022316 29 v 05 sedate 0 calm 0 tranquilize 0 tranquillize 0 tranquillise 0 001 '
-          '@ 00019448 v 0000 01 + 09 00 | cause to be calm or quiet as by administering a sedative '
-          'to; "The patient must be sedated before the operation"  ')
+SEDATE = (
+    '00022316 29 v 05 sedate 0 calm 0 tranquilize 0 tranquillize 0 tranquillise 0 001 '
+    '@ 00019448 v 0000 01 + 09 00 | cause to be calm or quiet as by administering a sedative '
+    'to; "The patient must be sedated before the operation"  '
+)
 
 
 def write_lexicon(root, synsets, exceptions=(), tag_counts=()):
@@ -46,23 +48,34 @@ def test_parse_data_line():
 
 
 def test_targets_inflections_multiwords_and_most_frequent_sense(tmp_path):
-    root = write_lexicon(tmp_path, [
-        ('verb', 29, ('sedate', 'calm'), ('The patient must be sedated before the operation',)),
-        ('verb', 38, ('take off', 'depart'), ('the plane took off late', 'she departs tomorrow')),
-        ('noun', 18, ('child', 'kid'), ('the children played',)),
-        ('noun', 13, ('calm',), ()),
-        ('noun', 26, ('calm',), ()),
-        ('adj', 0, ('calm',), ('a calm sea', 'no match here')),
-    ], exceptions=[('verb', 'took', 'take'), ('noun', 'children', 'child')],
-        tag_counts=[('calm%3:00:00::', 2), ('calm%1:26:00::', 1)])
+    root = write_lexicon(
+        tmp_path,
+        [
+            ('verb', 29, ('sedate', 'calm'), ('The patient must be sedated before the operation',)),
+            ('verb', 38, ('take off', 'depart'), ('the plane took off late', 'she departs tomorrow')),
+            ('noun', 18, ('child', 'kid'), ('the children played',)),
+            ('noun', 13, ('calm',), ()),
+            ('noun', 26, ('calm',), ()),
+            ('adj', 0, ('calm',), ('a calm sea', 'no match here')),
+        ],
+        exceptions=[('verb', 'took', 'take'), ('noun', 'children', 'child')],
+        tag_counts=[('calm%3:00:00::', 2), ('calm%1:26:00::', 1)],
+    )
     lex = wordnet.Lexicon(root)
     stats = collections.Counter()
     found = {key: ex for key, ex in lex.examples(stats)}
     assert stats == {'sentences': 6, 'no_target': 1}
-    targets = {ex['lemma']: (ex['words'][ex['target']:ex['target'] + ex['target_len']], ex['supersense'])
-               for ex in found.values()}
-    assert targets == {'sedate': (['sedated'], 29), 'take off': (['took', 'off'], 38),
-                       'depart': (['departs'], 38), 'child': (['children'], 18), 'calm': (['calm'], 0)}
+    targets = {
+        ex['lemma']: (ex['words'][ex['target'] : ex['target'] + ex['target_len']], ex['supersense'])
+        for ex in found.values()
+    }
+    assert targets == {
+        'sedate': (['sedated'], 29),
+        'take off': (['took', 'off'], 38),
+        'depart': (['departs'], 38),
+        'child': (['children'], 18),
+        'calm': (['calm'], 0),
+    }
     # 'calm': adj.all has the largest tag count; without counts every lexfile has one sense,
     # so index order (noun before verb, adj; noun.food first among nouns) decides.
     assert lex.most_frequent_supersense('calm') == 0
@@ -87,8 +100,10 @@ def test_builder_splits_by_lemma(tmp_path):
         rows = list(sources.load_split('wordnet_wic', split, data_dir).as_numpy_iterator())
         lemmas[split] = {r['lemma'].decode() for r in rows}
         assert all(wordnet.split_of(lemma) == split for lemma in lemmas[split])
-        assert all(r['supersense'] == 5 and r['pos'] == 0 and r['words'][r['target']].decode() == r['lemma'].decode()
-                   for r in rows)
+        assert all(
+            r['supersense'] == 5 and r['pos'] == 0 and r['words'][r['target']].decode() == r['lemma'].decode()
+            for r in rows
+        )
     assert sum(map(len, lemmas.values())) == 30 and lemmas['train']
 
 
@@ -104,5 +119,8 @@ def test_real_wordnet_examples():
         by_split[wordnet.split_of(ex['lemma'])].add(ex['lemma'])
     assert not by_split['train'] & by_split['test'] and not by_split['train'] & by_split['validation']
     sedate = next(ex for ex in examples if ex['synset'] == 'v00022316')
-    assert (sedate['lemma'], sedate['words'][sedate['target']], wordnet.SUPERSENSES[sedate['supersense']]) == \
-        ('sedate', 'sedated', 'verb.body')
+    assert (sedate['lemma'], sedate['words'][sedate['target']], wordnet.SUPERSENSES[sedate['supersense']]) == (
+        'sedate',
+        'sedated',
+        'verb.body',
+    )

@@ -84,8 +84,14 @@ def get_config(arg=''):
     elif a.method == 'zero_shot':  # gpt
         c.evals.choice = dict(type='zero_shot_choice', labels=WORDS, max_text_tokens=48)
     elif a.method == 'in_context':
-        c.evals.in_context = dict(type='in_context', k=a.k, seeds=(0, 1) if a.runlocal else (0, 1, 2),
-                                  labels=WORDS, max_text_tokens=48, demo_tokens=16)
+        c.evals.in_context = dict(
+            type='in_context',
+            k=a.k,
+            seeds=(0, 1) if a.runlocal else (0, 1, 2),
+            labels=WORDS,
+            max_text_tokens=48,
+            demo_tokens=16,
+        )
     elif a.method == 'cloze':
         c.task, c.model.arch = 'mlm', 'bert'
         c.evals.cloze = dict(type='zero_shot_cloze', labels=WORDS, template='{text} this article is about [MASK] .')
@@ -127,8 +133,12 @@ def get_sweep(arg=''):
     points = [dict(pretrain='gpt'), dict(pretrain='mlm'), dict(model='minilm', method='zero_shot')]
     points += [dict(model='minilm', method='probe', k=k, **cache) for k in ks]
     points += product(model=['minilm'], method=['finetune'], k=ks, seed=seeds)
-    points += product(model=['minilm'], method=['contrastive'], k=(4,) if a.runlocal else (4, 16),
-                      seed=seeds[:1] if a.runlocal else seeds)
+    points += product(
+        model=['minilm'],
+        method=['contrastive'],
+        k=(4,) if a.runlocal else (4, 16),
+        seed=seeds[:1] if a.runlocal else seeds,
+    )
     points += product(model=['minilm'], method=['full'], seed=seeds[:1] if a.runlocal else seeds)
     points += [dict(model='mlm', method='cloze', **mlm)]
     points += [dict(model='mlm', method='probe', k=k, **mlm) for k in ks]

@@ -26,28 +26,51 @@ FINETUNE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__
 # One short gloss per lexicographer file, written for this experiment (WordNet's lexnames
 # gives the files' names and topics).
 DESCRIPTIONS = (
-    ('adj.all', 'a property or quality'), ('adj.pert', 'relating to something'),
-    ('adv.all', 'the manner or degree of an action'), ('noun.Tops', 'a very general concept or entity'),
-    ('noun.act', 'an act, action or activity'), ('noun.animal', 'an animal'),
-    ('noun.artifact', 'a man-made object'), ('noun.attribute', 'an attribute or property'),
-    ('noun.body', 'a part of the body'), ('noun.cognition', 'a thought, idea or knowledge'),
-    ('noun.communication', 'communication, language or a message'), ('noun.event', 'an event or happening'),
-    ('noun.feeling', 'a feeling or emotion'), ('noun.food', 'food or drink'),
-    ('noun.group', 'a group of people or things'), ('noun.location', 'a place or location'),
-    ('noun.motive', 'a goal, reason or motive'), ('noun.object', 'a natural object'),
-    ('noun.person', 'a person'), ('noun.phenomenon', 'a natural phenomenon'), ('noun.plant', 'a plant'),
-    ('noun.possession', 'money, property or possession'), ('noun.process', 'a natural process'),
-    ('noun.quantity', 'a quantity, amount or unit'), ('noun.relation', 'a relation between things'),
-    ('noun.shape', 'a shape or form'), ('noun.state', 'a state or condition'),
-    ('noun.substance', 'a substance or material'), ('noun.time', 'a time or period'),
-    ('verb.body', 'to groom, dress or care for the body'), ('verb.change', 'to change something'),
-    ('verb.cognition', 'to think, judge or believe'), ('verb.communication', 'to speak, tell or ask'),
-    ('verb.competition', 'to fight, compete or play'), ('verb.consumption', 'to eat, drink or use up'),
-    ('verb.contact', 'to touch, hit or hold'), ('verb.creation', 'to make or create something'),
-    ('verb.emotion', 'to feel an emotion'), ('verb.motion', 'to move, walk or travel'),
-    ('verb.perception', 'to see, hear or perceive'), ('verb.possession', 'to have, buy, sell or give'),
-    ('verb.social', 'to take part in social life'), ('verb.stative', 'to be or stay in a state'),
-    ('verb.weather', 'to rain, snow or shine'), ('adj.ppl', 'a participle used as an adjective'),
+    ('adj.all', 'a property or quality'),
+    ('adj.pert', 'relating to something'),
+    ('adv.all', 'the manner or degree of an action'),
+    ('noun.Tops', 'a very general concept or entity'),
+    ('noun.act', 'an act, action or activity'),
+    ('noun.animal', 'an animal'),
+    ('noun.artifact', 'a man-made object'),
+    ('noun.attribute', 'an attribute or property'),
+    ('noun.body', 'a part of the body'),
+    ('noun.cognition', 'a thought, idea or knowledge'),
+    ('noun.communication', 'communication, language or a message'),
+    ('noun.event', 'an event or happening'),
+    ('noun.feeling', 'a feeling or emotion'),
+    ('noun.food', 'food or drink'),
+    ('noun.group', 'a group of people or things'),
+    ('noun.location', 'a place or location'),
+    ('noun.motive', 'a goal, reason or motive'),
+    ('noun.object', 'a natural object'),
+    ('noun.person', 'a person'),
+    ('noun.phenomenon', 'a natural phenomenon'),
+    ('noun.plant', 'a plant'),
+    ('noun.possession', 'money, property or possession'),
+    ('noun.process', 'a natural process'),
+    ('noun.quantity', 'a quantity, amount or unit'),
+    ('noun.relation', 'a relation between things'),
+    ('noun.shape', 'a shape or form'),
+    ('noun.state', 'a state or condition'),
+    ('noun.substance', 'a substance or material'),
+    ('noun.time', 'a time or period'),
+    ('verb.body', 'to groom, dress or care for the body'),
+    ('verb.change', 'to change something'),
+    ('verb.cognition', 'to think, judge or believe'),
+    ('verb.communication', 'to speak, tell or ask'),
+    ('verb.competition', 'to fight, compete or play'),
+    ('verb.consumption', 'to eat, drink or use up'),
+    ('verb.contact', 'to touch, hit or hold'),
+    ('verb.creation', 'to make or create something'),
+    ('verb.emotion', 'to feel an emotion'),
+    ('verb.motion', 'to move, walk or travel'),
+    ('verb.perception', 'to see, hear or perceive'),
+    ('verb.possession', 'to have, buy, sell or give'),
+    ('verb.social', 'to take part in social life'),
+    ('verb.stative', 'to be or stay in a state'),
+    ('verb.weather', 'to rain, snow or shine'),
+    ('adj.ppl', 'a participle used as an adjective'),
 )
 
 
@@ -82,5 +105,9 @@ def get_sweep(arg=''):
     a = parse_arg(arg, runlocal=False)
     seeds, ks = ((0,), (1, 4)) if a.runlocal else ((0, 1, 2), (1, 4, 12))
     cache = {'evals.probe.cache_dir': '{sweep}/features'}
-    return ([dict(method='zero_shot')] + [dict(method='probe', k=k, **cache) for k in ks]
-            + product(method=['finetune'], k=ks, seed=seeds) + [dict(method='full', seed=0)])
+    return (
+        [dict(method='zero_shot')]
+        + [dict(method='probe', k=k, **cache) for k in ks]
+        + product(method=['finetune'], k=ks, seed=seeds)
+        + [dict(method='full', seed=0)]
+    )

@@ -16,8 +16,7 @@ def get_config(arg=''):
     c = base_config()
     c.task = 'classify'
     c.model.arch = 'bert'
-    c.model.update(num_layers=6, d_model=384, num_heads=12, mlp_dim=1536, max_len=512,
-                   dropout=0.1, pooling='mean')
+    c.model.update(num_layers=6, d_model=384, num_heads=12, mlp_dim=1536, max_len=512, dropout=0.1, pooling='mean')
     c.init_from = 'hf:' + minilm_dir()
     c.data.name = 'bbc_news'
     c.data.tokenizer = 'wordpiece'

@@ -18,8 +18,10 @@ from research.convert.hf_bert import minilm_dir
 from research.sweep import product
 
 REPORT = dict(objective='accuracy', split='test', columns=('accuracy', 'macro_f1'))
-DESCRIPTIONS = (('negative', ('bad', 'terrible', 'unpleasant', 'sad')),
-                ('positive', ('good', 'excellent', 'pleasant', 'happy')))
+DESCRIPTIONS = (
+    ('negative', ('bad', 'terrible', 'unpleasant', 'sad')),
+    ('positive', ('good', 'excellent', 'pleasant', 'happy')),
+)
 
 
 def get_config(arg=''):
@@ -28,8 +30,15 @@ def get_config(arg=''):
     c.task, c.model.arch = 'classify', 'bert'
     c.model.update(num_layers=6, d_model=384, num_heads=12, mlp_dim=1536, max_len=512, dropout=0.1, pooling='mean')
     c.init_from = 'hf:' + minilm_dir()
-    c.data.update(name='word_polarity', text_key='word', label_key='label', tokenizer='wordpiece',
-                  vocab_path=os.path.join(minilm_dir(), 'vocab.txt'), seq_len=8, eval_split='test')
+    c.data.update(
+        name='word_polarity',
+        text_key='word',
+        label_key='label',
+        tokenizer='wordpiece',
+        vocab_path=os.path.join(minilm_dir(), 'vocab.txt'),
+        seq_len=8,
+        eval_split='test',
+    )
     c.seed = c.data.seed = c.data.subset_seed = a.seed
     c.eval_every, c.log_every, c.checkpoint_every, c.progress_bar = 0, 10, 10_000, False
     c.eval_batch_size, c.optim.lr, c.optim.weight_decay = 128, 5e-5, 0.01
@@ -52,5 +61,9 @@ def get_config(arg=''):
 
 def get_sweep(arg=''):
     ks = (1, 4, 16, 64)
-    return ([dict(method='zero_shot')] + [dict(method='probe', k=k) for k in ks]
-            + product(method=['finetune'], k=ks, seed=(0, 1, 2)) + product(method=['full'], seed=(0, 1, 2)))
+    return (
+        [dict(method='zero_shot')]
+        + [dict(method='probe', k=k) for k in ks]
+        + product(method=['finetune'], k=ks, seed=(0, 1, 2))
+        + product(method=['full'], seed=(0, 1, 2))
+    )

@@ -79,7 +79,8 @@ def lexicon_path() -> pathlib.Path:
             return path
     raise FileNotFoundError(
         f'TextBlob sentiment lexicon not found: install it with `{INSTALL}`'
-        + (f' (textblob at {locations} has no en/en-sentiment.xml)' if locations else ''))
+        + (f' (textblob at {locations} has no en/en-sentiment.xml)' if locations else '')
+    )
 
 
 def split_of(word: str) -> str:
@@ -140,12 +141,14 @@ class WordPolarity(tfds.core.GeneratorBasedBuilder):
     def _info(self) -> tfds.core.DatasetInfo:
         return self.dataset_info_from_configs(
             description=__doc__,
-            features=tfds.features.FeaturesDict({
-                'word': tfds.features.Text(),
-                'label': tfds.features.ClassLabel(names=LABELS),
-                'polarity': tfds.features.Scalar(dtype=np.float32),
-                'senses': tfds.features.Scalar(dtype=np.int32),
-            }),
+            features=tfds.features.FeaturesDict(
+                {
+                    'word': tfds.features.Text(),
+                    'label': tfds.features.ClassLabel(names=LABELS),
+                    'polarity': tfds.features.Scalar(dtype=np.float32),
+                    'senses': tfds.features.Scalar(dtype=np.int32),
+                }
+            ),
             supervised_keys=('word', 'label'),
             homepage='https://github.com/sloria/TextBlob',
         )
@@ -154,10 +157,12 @@ class WordPolarity(tfds.core.GeneratorBasedBuilder):
         del dl_manager  # Nothing is downloaded: the installed lexicon is read.
         stats = collections.Counter()
         words = polar_words(self._lexicon_path or lexicon_path(), stats)
-        print(f'word_polarity: {stats["entries"]} entries, {stats["not_adjective_entries"]} not adjectives dropped; '
-              f'{stats["adjective_forms"]} adjective forms, {stats["not_alphabetic"]} not single alphabetic words '
-              f'dropped, {stats["neutral"]} neutral (|mean| < {float(THRESHOLD)}) dropped; kept {len(words)}: '
-              f'{stats["positive"]} positive, {stats["negative"]} negative')
+        print(
+            f'word_polarity: {stats["entries"]} entries, {stats["not_adjective_entries"]} not adjectives dropped; '
+            f'{stats["adjective_forms"]} adjective forms, {stats["not_alphabetic"]} not single alphabetic words '
+            f'dropped, {stats["neutral"]} neutral (|mean| < {float(THRESHOLD)}) dropped; kept {len(words)}: '
+            f'{stats["positive"]} positive, {stats["negative"]} negative'
+        )
         return {split: self._generate_examples(words, split) for split in SPLITS}
 
     def _generate_examples(self, words: dict[str, dict], split: str):

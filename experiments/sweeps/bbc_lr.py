@@ -27,5 +27,6 @@ def get_config(arg=''):
 
 def get_sweep(arg=''):
     a = parse_arg(arg, runlocal=False)
-    return random(3 if a.runlocal else 8, 0, {'optim.lr': loguniform(1e-5, 1e-3),
-                                              'optim.warmup_steps': choice([0, 5, 10, 20])})
+    return random(
+        3 if a.runlocal else 8, 0, {'optim.lr': loguniform(1e-5, 1e-3), 'optim.warmup_steps': choice([0, 5, 10, 20])}
+    )

@@ -44,8 +44,10 @@ MAX_LISTED = 20
 
 
 def _layer_norm(hf, path):
-    return {hf + '.weight': (path + ('LayerNorm_0', 'scale'), 'copy'),
-            hf + '.bias': (path + ('LayerNorm_0', 'bias'), 'copy')}
+    return {
+        hf + '.weight': (path + ('LayerNorm_0', 'scale'), 'copy'),
+        hf + '.bias': (path + ('LayerNorm_0', 'bias'), 'copy'),
+    }
 
 
 def _linear(hf, path, n_in=1):
@@ -54,8 +56,10 @@ def _linear(hf, path, n_in=1):
 
 def tensor_map(hf_config: dict, pooler: bool) -> dict:
     """{HF tensor name (no prefix): (our parameter path, kind)} for a BERT checkpoint."""
-    table = {'embeddings.word_embeddings.weight': (('embed', 'embedding'), 'copy'),
-             'embeddings.position_embeddings.weight': (('pos_embedding',), 'copy')}
+    table = {
+        'embeddings.word_embeddings.weight': (('embed', 'embedding'), 'copy'),
+        'embeddings.position_embeddings.weight': (('pos_embedding',), 'copy'),
+    }
     if hf_config.get('type_vocab_size', 2):
         table['embeddings.token_type_embeddings.weight'] = (('type_embedding',), 'copy')
     table.update(_layer_norm('embeddings.LayerNorm', ('embed_ln',)))
@@ -99,11 +103,11 @@ def _listed(names):
 
 def _canonical(name: str) -> str:
     """Drops a `bert.` prefix and renames old TF-era LayerNorm `gamma`/`beta`."""
-    name = name[len('bert.'):] if name.startswith('bert.') else name
+    name = name[len('bert.') :] if name.startswith('bert.') else name
     if name.endswith('LayerNorm.gamma'):
-        return name[:-len('gamma')] + 'weight'
+        return name[: -len('gamma')] + 'weight'
     if name.endswith('LayerNorm.beta'):
-        return name[:-len('beta')] + 'bias'
+        return name[: -len('beta')] + 'bias'
     return name
 
 
@@ -122,9 +126,11 @@ def hf_to_params(tensors: dict, hf_config: dict) -> dict:
     unknown = [named[k][0] for k in named if k not in table]
     missing = [k for k in table if k not in named]
     if unknown or missing:
-        raise ValueError('checkpoint does not match a BERT encoder with '
-                         f"{hf_config['num_hidden_layers']} layers: unknown tensors "
-                         f'[{_listed(unknown)}]; missing tensors [{_listed(missing)}]')
+        raise ValueError(
+            'checkpoint does not match a BERT encoder with '
+            f'{hf_config["num_hidden_layers"]} layers: unknown tensors '
+            f'[{_listed(unknown)}]; missing tensors [{_listed(missing)}]'
+        )
     abstract = abstract_params(hf_config, pooler)
     assert set(abstract) == {path for path, _ in table.values()}, 'tensor_map out of date'
     flat, bad = {}, []
@@ -149,8 +155,9 @@ def params_to_hf(params: dict, hf_config: dict, prefix: str = '') -> dict:
     unknown = ['/'.join(p) for p in flat if p not in expected]
     missing = ['/'.join(p) for p in expected if p not in flat]
     if unknown or missing:
-        raise ValueError(f'params do not match the BERT layout: unknown [{_listed(unknown)}]; '
-                         f'missing [{_listed(missing)}]')
+        raise ValueError(
+            f'params do not match the BERT layout: unknown [{_listed(unknown)}]; missing [{_listed(missing)}]'
+        )
     out = {}
     for name, (path, kind) in table.items():
         value = np.asarray(flat[path])

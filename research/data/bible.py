@@ -20,16 +20,20 @@ import subprocess
 
 import tensorflow_datasets as tfds
 
-WORKS = {'WEB': ('engWEB2015eb', 'Genesis 1:1-Revelation 22:21'),
-         'KJV': ('engKJV2006eb', 'Genesis 1:1-Revelation 22:21'),
-         'TDavid': ('TDavid', 'Psalms 1:1-Psalms 150:6')}
-INSTALL = ('apt-get install -y --no-install-recommends diatheke sword-text-web sword-text-kjv '
-           'sword-comm-tdavid')
+WORKS = {
+    'WEB': ('engWEB2015eb', 'Genesis 1:1-Revelation 22:21'),
+    'KJV': ('engKJV2006eb', 'Genesis 1:1-Revelation 22:21'),
+    'TDavid': ('TDavid', 'Psalms 1:1-Psalms 150:6'),
+}
+INSTALL = 'apt-get install -y --no-install-recommends diatheke sword-text-web sword-text-kjv sword-comm-tdavid'
 # A verse key at a line start, after an optional heading diatheke leaks there (psalm titles,
 # sometimes a stale one before another book's first verse; headings are dropped). Book
 # names: capitalised words joined by of/the/and, an optional roman-numeral prefix.
-VERSE = re.compile(r'^.*?((?:(?:I{1,3}|IV) )?[A-Z][a-z]+(?: (?:of|the|and|[A-Z(][A-Za-z)]*))*) '
-                   r'(\d+):(\d+): ', re.M)
+VERSE = re.compile(
+    r'^.*?((?:(?:I{1,3}|IV) )?[A-Z][a-z]+(?: (?:of|the|and|[A-Z(][A-Za-z)]*))*) '
+    r'(\d+):(\d+): ',
+    re.M,
+)
 
 
 def split_of(book: str) -> str:
@@ -50,9 +54,10 @@ def chapters(module: str, keys: str):
     """Yields (book, chapter, text) from `diatheke -f OSIS`, verses joined per chapter."""
     if shutil.which('diatheke') is None:
         raise FileNotFoundError(f'diatheke (SWORD) is not installed; run `{INSTALL}` (or `make system-deps`)')
-    out = subprocess.run(['diatheke', '-b', module, '-f', 'OSIS', '-k', keys], capture_output=True,
-                         text=True, check=True).stdout
-    out = out[:out.rfind('(')] if out.rstrip().endswith(')') else out  # trailing "(module)"
+    out = subprocess.run(
+        ['diatheke', '-b', module, '-f', 'OSIS', '-k', keys], capture_output=True, text=True, check=True
+    ).stdout
+    out = out[: out.rfind('(')] if out.rstrip().endswith(')') else out  # trailing "(module)"
     keys = list(VERSE.finditer(out))
     current, verses = None, []
     for m, nxt in zip(keys, keys[1:] + [None]):
@@ -61,7 +66,7 @@ def chapters(module: str, keys: str):
             yield (*current, ' '.join(v for v in verses if v))
             verses = []
         current = key
-        verses.append(osis_to_text(out[m.end():nxt.start() if nxt else len(out)]))  # up to next key line
+        verses.append(osis_to_text(out[m.end() : nxt.start() if nxt else len(out)]))  # up to next key line
     if verses:
         yield (*current, ' '.join(v for v in verses if v))
 
@@ -75,15 +80,24 @@ class Bible(tfds.core.GeneratorBasedBuilder):
     def _info(self) -> tfds.core.DatasetInfo:
         return self.dataset_info_from_configs(
             description=__doc__,
-            features=tfds.features.FeaturesDict({
-                'text': tfds.features.Text(), 'work': tfds.features.Text(),
-                'book': tfds.features.Text(), 'id': tfds.features.Text()}),
-            homepage='https://crosswire.org/sword/')
+            features=tfds.features.FeaturesDict(
+                {
+                    'text': tfds.features.Text(),
+                    'work': tfds.features.Text(),
+                    'book': tfds.features.Text(),
+                    'id': tfds.features.Text(),
+                }
+            ),
+            homepage='https://crosswire.org/sword/',
+        )
 
     def _split_generators(self, dl_manager):
         del dl_manager  # nothing is downloaded: diatheke reads the installed SWORD modules
-        docs = [(work, book, chapter, text) for work, (module, keys) in WORKS.items()
-                for book, chapter, text in chapters(module, keys)]
+        docs = [
+            (work, book, chapter, text)
+            for work, (module, keys) in WORKS.items()
+            for book, chapter, text in chapters(module, keys)
+        ]
         return {split: self._generate_examples(docs, split) for split in ('train', 'validation', 'test')}
 
     def _generate_examples(self, docs, split):

@@ -23,8 +23,10 @@ def class_names(config) -> list:
     feature = features[d.label_key] if d.label_key in features else None
     feature = getattr(feature, 'feature', feature)  # a Sequence of per-word labels
     if not hasattr(feature, 'names'):
-        raise ValueError(f'config.data.label_key={d.label_key!r} is not a class-label feature of '
-                         f'{d.name!r}; features: {sorted(features)}')
+        raise ValueError(
+            f'config.data.label_key={d.label_key!r} is not a class-label feature of '
+            f'{d.name!r}; features: {sorted(features)}'
+        )
     return list(feature.names)
 
 
@@ -48,17 +50,16 @@ def encode_split(config, split: str, stats: collections.Counter, *, encode, end_
         raise ValueError(f'split {split!r} of {d.name!r} has no non-empty texts ({dict(stats)})')
     out = np.zeros((len(ids), d.seq_len), np.int32)  # 0 = <pad>/[PAD]
     for i, row in enumerate(ids):
-        out[i, :len(row)] = row
+        out[i, : len(row)] = row
     lengths = np.array([len(r) for r in ids])
-    return dict(ids=out, mask=np.arange(d.seq_len)[None, :] < lengths[:, None],
-                labels=np.array(labels, np.int32))
+    return dict(ids=out, mask=np.arange(d.seq_len)[None, :] < lengths[:, None], labels=np.array(labels, np.int32))
 
 
 def cut(ids: list, seq_len: int, end_id: int | None = None) -> list:
     """The first seq_len ids; a kept `end_id` (e.g. [SEP]) stays last."""
     if len(ids) <= seq_len:
         return ids
-    return ids[:seq_len - 1] + [end_id] if end_id is not None else ids[:seq_len]
+    return ids[: seq_len - 1] + [end_id] if end_id is not None else ids[:seq_len]
 
 
 def class_weights(config, counts: np.ndarray) -> np.ndarray:
@@ -83,7 +84,7 @@ def downsample(config, arrays: dict, class_names) -> dict:
         if name not in class_names:
             raise ValueError(f'config.data.train_class_fraction names {name!r}; classes: {list(class_names)}')
         members = np.flatnonzero((labels == list(class_names).index(name)).any(1))
-        drop = rng.permutation(members)[int(round(fraction * len(members))):]
+        drop = rng.permutation(members)[int(round(fraction * len(members))) :]
         keep[drop] = False
     return {k: v[keep] for k, v in arrays.items()}
 
@@ -95,8 +96,10 @@ def labelled_texts(config, split: str) -> tuple[list, np.ndarray]:
     ds = sources.load_split(d.name, split, d.data_dir or None)
     for key in (d.text_key, d.label_key):
         if key not in ds.element_spec or ds.element_spec[key].shape.rank != 0:
-            raise ValueError(f'{key!r} is not a scalar feature of {d.name!r} (config.data.text_key/'
-                             f'label_key); features: {sorted(ds.element_spec)}')
+            raise ValueError(
+                f'{key!r} is not a scalar feature of {d.name!r} (config.data.text_key/'
+                f'label_key); features: {sorted(ds.element_spec)}'
+            )
     texts, labels, stats = [], [], collections.Counter()
     for ex in ds.as_numpy_iterator():
         text = sources.decode_text(ex[d.text_key], stats)
@@ -115,14 +118,24 @@ class ExampleIterator:
     `stats` are the counts of the encoded split.
     """
 
-    def __init__(self, arrays: dict, class_weights, global_batch_size: int, rows: slice, seed: int,
-                 state: dict | None = None, stats: collections.Counter | None = None):
+    def __init__(
+        self,
+        arrays: dict,
+        class_weights,
+        global_batch_size: int,
+        rows: slice,
+        seed: int,
+        state: dict | None = None,
+        stats: collections.Counter | None = None,
+    ):
         self._arrays, self._class_weights = arrays, class_weights
         self._size, self._rows, self._seed = global_batch_size, rows, seed
         self.stats = collections.Counter() if stats is None else stats
         if len(arrays['labels']) < global_batch_size:
-            raise ValueError(f'the training split has {len(arrays["labels"])} examples, fewer than one '
-                             f'global batch ({global_batch_size}); lower batch_size')
+            raise ValueError(
+                f'the training split has {len(arrays["labels"])} examples, fewer than one '
+                f'global batch ({global_batch_size}); lower batch_size'
+            )
         self.state = dict(state or {'epoch': 0, 'batch': 0})
 
     def __iter__(self):
@@ -133,7 +146,7 @@ class ExampleIterator:
         if (self.state['batch'] + 1) * self._size > n:
             self.state = {'epoch': self.state['epoch'] + 1, 'batch': 0}
         order = np.random.default_rng([self._seed, self.state['epoch']]).permutation(n)
-        take = order[self.state['batch'] * self._size:(self.state['batch'] + 1) * self._size][self._rows]
+        take = order[self.state['batch'] * self._size : (self.state['batch'] + 1) * self._size][self._rows]
         self.state['batch'] += 1
         batch = {k: v[take] for k, v in self._arrays.items()}
         labels = batch['labels']

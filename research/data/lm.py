@@ -25,8 +25,9 @@ from research.text.words import WordTokenizer
 LONG_DOC_WINDOWS = 16  # documents spanning more windows than this are counted as 'long'
 
 
-def encode_documents(raw_texts, tokenizer: WordTokenizer, vocab, seq_len: int,
-                     stats: collections.Counter) -> Iterator[list]:
+def encode_documents(
+    raw_texts, tokenizer: WordTokenizer, vocab, seq_len: int, stats: collections.Counter
+) -> Iterator[list]:
     """Raw bytes -> word ids + <eos>, counting empty, non-UTF-8 and long documents."""
     for raw in raw_texts:
         text = sources.decode_text(raw, stats)
@@ -50,8 +51,8 @@ def pack(docs, seq_len: int, keep_remainder: bool = False) -> Iterator[np.ndarra
         buf = np.concatenate([buf, np.asarray(ids, np.int32)])
         n = (len(buf) - 1) // seq_len  # full windows available
         for i in range(n):
-            yield buf[i * seq_len:i * seq_len + seq_len + 1]
-        buf = buf[n * seq_len:]
+            yield buf[i * seq_len : i * seq_len + seq_len + 1]
+        buf = buf[n * seq_len :]
     if keep_remainder and len(buf) > 1:
         yield np.concatenate([buf, np.full(seq_len + 1 - len(buf), vocab_lib.PAD_ID, np.int32)])
 
@@ -73,8 +74,7 @@ def shuffle_windows(windows, buffer_size: int, rng: np.random.Generator) -> Iter
 def to_batch(windows: np.ndarray) -> dict:
     """[N, L+1] windows -> inputs/targets [N, L] int32 and weights [N, L] float32."""
     targets = windows[:, 1:]
-    return dict(inputs=windows[:, :-1], targets=targets,
-                weights=(targets != vocab_lib.PAD_ID).astype(np.float32))
+    return dict(inputs=windows[:, :-1], targets=targets, weights=(targets != vocab_lib.PAD_ID).astype(np.float32))
 
 
 class TrainIterator:
@@ -84,9 +84,14 @@ class TrainIterator:
     what gets checkpointed. Resuming re-reads epoch e and skips b global batches.
     """
 
-    def __init__(self, windows_for_epoch: Callable[[int], Iterator[np.ndarray]],
-                 global_batch_size: int, rows: slice, state: dict | None = None,
-                 stats: collections.Counter | None = None):
+    def __init__(
+        self,
+        windows_for_epoch: Callable[[int], Iterator[np.ndarray]],
+        global_batch_size: int,
+        rows: slice,
+        state: dict | None = None,
+        stats: collections.Counter | None = None,
+    ):
         self._windows_for_epoch = windows_for_epoch
         self._global_batch_size = global_batch_size
         self._rows = rows
@@ -107,8 +112,10 @@ class TrainIterator:
                 self.state['batch'] += 1
                 return to_batch(np.stack(windows)[self._rows])
             if self.state['batch'] == 0:
-                raise ValueError(f'the training split yields {len(windows)} sequences, fewer than one '
-                                 f'global batch ({self._global_batch_size}); lower batch_size or seq_len')
+                raise ValueError(
+                    f'the training split yields {len(windows)} sequences, fewer than one '
+                    f'global batch ({self._global_batch_size}); lower batch_size or seq_len'
+                )
             self.state = {'epoch': self.state['epoch'] + 1, 'batch': 0}
             self._it = None
 
@@ -118,8 +125,7 @@ def check_text_feature(config, split: str):
     d = config.data
     spec = sources.load_split(d.name, split, d.data_dir or None).element_spec
     if d.text_key not in spec:
-        raise KeyError(f'config.data.text_key={d.text_key!r} is not a feature of {d.name!r}; '
-                       f'features: {sorted(spec)}')
+        raise KeyError(f'config.data.text_key={d.text_key!r} is not a feature of {d.name!r}; features: {sorted(spec)}')
 
 
 def raw_texts(config, split: str, shuffle_seed: int | None = None):
@@ -143,8 +149,9 @@ def train_windows(config, vocab, epoch: int, stats: collections.Counter) -> Iter
 def train_iterator(config, vocab, rows: slice, state: dict | None = None) -> TrainIterator:
     check_text_feature(config, config.data.train_split)
     stats = collections.Counter()
-    return TrainIterator(lambda epoch: train_windows(config, vocab, epoch, stats), config.batch_size, rows,
-                         state, stats)
+    return TrainIterator(
+        lambda epoch: train_windows(config, vocab, epoch, stats), config.batch_size, rows, state, stats
+    )
 
 
 def eval_windows(config, vocab, split: str) -> tuple[np.ndarray, collections.Counter]:
@@ -160,8 +167,7 @@ def eval_windows(config, vocab, split: str) -> tuple[np.ndarray, collections.Cou
         windows = itertools.islice(windows, d.max_eval_sequences)
     windows = list(windows)
     if not windows:
-        raise ValueError(f'eval split {split!r} of {d.name!r} has no tokens ({dict(stats)}); '
-                         f'choose another split')
+        raise ValueError(f'eval split {split!r} of {d.name!r} has no tokens ({dict(stats)}); choose another split')
     return np.stack(windows), stats
 
 

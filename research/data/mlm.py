@@ -10,11 +10,20 @@ re-creates the same masks.
 
 import numpy as np
 
-EVAL_STREAM = 2 ** 31 - 1  # seed component that sets evaluation masks apart from epochs
+EVAL_STREAM = 2**31 - 1  # seed component that sets evaluation masks apart from epochs
 
 
-def mask_batch(ids: np.ndarray, word_ids: np.ndarray, rng: np.random.Generator, *, mask_id: int,
-               vocab_size: int, num_special: int, rate: float = 0.15, whole_word: bool = True):
+def mask_batch(
+    ids: np.ndarray,
+    word_ids: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    mask_id: int,
+    vocab_size: int,
+    num_special: int,
+    rate: float = 0.15,
+    whole_word: bool = True,
+):
     """ids, word_ids [B, T] -> dict(inputs, targets, weights) [B, T].
 
     Random replacements are drawn from ids >= num_special (never a special token). With
@@ -32,16 +41,17 @@ def mask_batch(ids: np.ndarray, word_ids: np.ndarray, rng: np.random.Generator, 
     random_ids = rng.integers(num_special, vocab_size, ids.shape)
     inputs = np.where(selected & (action < 0.8), mask_id, ids)
     inputs = np.where(selected & (action >= 0.8) & (action < 0.9), random_ids, inputs)
-    return dict(inputs=inputs.astype(np.int32), targets=ids.astype(np.int32),
-                weights=selected.astype(np.float32))
+    return dict(inputs=inputs.astype(np.int32), targets=ids.astype(np.int32), weights=selected.astype(np.float32))
 
 
 def corrupt(tokens: np.ndarray, row_seeds, mask_args: dict) -> dict:
     """Masks each row of word-vocabulary tokens [B, T] with its own Generator(row_seeds[i])
     (a token is a word; <pad> positions are never selected)."""
     word_ids = np.where(tokens != 0, np.arange(tokens.shape[1])[None, :], -1)  # 0 = <pad>
-    rows = [mask_batch(tokens[i:i + 1], word_ids[i:i + 1], np.random.default_rng(s), **mask_args)
-            for i, s in enumerate(row_seeds)]
+    rows = [
+        mask_batch(tokens[i : i + 1], word_ids[i : i + 1], np.random.default_rng(s), **mask_args)
+        for i, s in enumerate(row_seeds)
+    ]
     return {k: np.concatenate([r[k] for r in rows]) for k in rows[0]}
 
 

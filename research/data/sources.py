@@ -16,11 +16,13 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 # Dataset name -> module that defines (and, on import, registers) its local builder.
-LOCAL_BUILDERS = types.MappingProxyType({
-    'bbc_news': 'research.data.bbc_news',
-    'bible': 'research.data.bible',
-    'wordnet_wic': 'research.data.wordnet',
-})
+LOCAL_BUILDERS = types.MappingProxyType(
+    {
+        'bbc_news': 'research.data.bbc_news',
+        'bible': 'research.data.bible',
+        'wordnet_wic': 'research.data.wordnet',
+    }
+)
 
 
 def _base_name(name: str) -> str:
@@ -45,8 +47,10 @@ def prepare_hint(name: str, data_dir: str | None) -> str:
     if is_local(name):
         flag = f' --data_dir {data_dir}' if data_dir else ''
         return f'run `python -m research.tools.prepare_data --dataset {name}{flag}`'
-    return (f'it is a public TFDS dataset: prepare it on a machine with network access '
-            f'(tfds.builder({name!r}).download_and_prepare()) and copy the data dir here')
+    return (
+        f'it is a public TFDS dataset: prepare it on a machine with network access '
+        f'(tfds.builder({name!r}).download_and_prepare()) and copy the data dir here'
+    )
 
 
 def _split_names(split: str) -> list[str]:
@@ -72,15 +76,14 @@ def load_split(name: str, split: str, data_dir: str | None) -> tf.data.Dataset:
     # as_dataset tells the two apart (it is patched by mock_data).
     unknown = [s for s in _split_names(split) if s not in available]
     if available and unknown:
-        raise ValueError(f'Dataset {name!r} has no split {unknown[0]!r} (in {split!r}); '
-                         f'available splits: {available}')
+        raise ValueError(f'Dataset {name!r} has no split {unknown[0]!r} (in {split!r}); available splits: {available}')
     try:
         ds = builder.as_dataset(split=split, shuffle_files=False)
     except AssertionError as e:  # tfds: "could not find data in ..."
         where = data_dir or f'{builder.data_dir_root} (TFDS default)'
         raise FileNotFoundError(
-            f'Dataset {name!r} is not prepared in data_dir {where}: '
-            f'{prepare_hint(name, data_dir)}.') from e
+            f'Dataset {name!r} is not prepared in data_dir {where}: {prepare_hint(name, data_dir)}.'
+        ) from e
     # No tf.data autotuning: deleting an iterator waits for its autotune thread's next
     # wake-up (a lost-wake-up race in TF: up to a minute), which stalled every unfinished
     # iterator -- the endless train stream at exit, pytest's final gc. These pipelines are
@@ -115,8 +118,9 @@ def decode_text(raw: bytes | str, stats: collections.Counter) -> str | None:
     return text
 
 
-def iter_texts(name: str, split: str, data_dir: str | None, text_key: str = 'text',
-               stats: collections.Counter | None = None) -> Iterator[str]:
+def iter_texts(
+    name: str, split: str, data_dir: str | None, text_key: str = 'text', stats: collections.Counter | None = None
+) -> Iterator[str]:
     """Yields the decoded, non-blank texts of a split in stored order.
 
     Args:

@@ -16,8 +16,9 @@ def k_per_class(labels, k: int, seed: int, class_names=None) -> np.ndarray:
         members = np.flatnonzero(labels == c)
         if len(members) < k:
             name = class_names[c] if class_names is not None else int(c)
-            raise ValueError(f'k={k} examples per class, but class {name!r} has only {len(members)}; '
-                             f'use k <= {len(members)}')
+            raise ValueError(
+                f'k={k} examples per class, but class {name!r} has only {len(members)}; use k <= {len(members)}'
+            )
         rng = np.random.default_rng([seed, int(c), 1729])
         picked.append(rng.choice(members, k, replace=False))
     return np.sort(np.concatenate(picked)) if picked else np.zeros(0, np.int64)

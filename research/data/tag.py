@@ -29,8 +29,16 @@ def word_labels(example: dict, label_key: str, num_words: int) -> tuple[np.ndarr
     return out, True
 
 
-def encode_example(words: list[str], labels: np.ndarray, encode_words, cls_id: int, sep_id: int,
-                   seq_len: int, mode: str, centre_on_target: bool = False) -> tuple[list[int], np.ndarray, bool]:
+def encode_example(
+    words: list[str],
+    labels: np.ndarray,
+    encode_words,
+    cls_id: int,
+    sep_id: int,
+    seq_len: int,
+    mode: str,
+    centre_on_target: bool = False,
+) -> tuple[list[int], np.ndarray, bool]:
     """(ids, piece labels, whether it was cut): [CLS] pieces [SEP] with at most seq_len ids.
 
     A longer text keeps its first pieces, or with `centre_on_target` the window of pieces
@@ -43,12 +51,12 @@ def encode_example(words: list[str], labels: np.ndarray, encode_words, cls_id: i
     if len(ids) > room and centre_on_target and (piece_labels >= 0).any():
         start = int(np.clip(np.argmax(piece_labels >= 0) - room // 2, 0, len(ids) - room))
     window = slice(start, start + room)
-    return ([cls_id, *ids[window], sep_id], np.concatenate([[IGNORE], piece_labels[window], [IGNORE]]),
-            len(ids) > room)
+    return ([cls_id, *ids[window], sep_id], np.concatenate([[IGNORE], piece_labels[window], [IGNORE]]), len(ids) > room)
 
 
-def encode_word_split(config, split: str, stats: collections.Counter, *, encode_words, cls_id: int,
-                      sep_id: int, mode: str = 'first') -> dict:
+def encode_word_split(
+    config, split: str, stats: collections.Counter, *, encode_words, cls_id: int, sep_id: int, mode: str = 'first'
+) -> dict:
     """{'ids', 'mask', 'labels' [N, T] (IGNORE where none), 'example_labels' [N], 'groups' [N],
     'baseline' [N]} for one split. The last three are for target-word data: its label, the
     config.data.group_key feature (e.g. the lemma) and the config.data.baseline_key feature (a
@@ -62,8 +70,9 @@ def encode_word_split(config, split: str, stats: collections.Counter, *, encode_
     ds = sources.load_split(d.name, split, d.data_dir or None)
     for field in ('text_key', 'label_key', 'group_key', 'baseline_key'):
         if d[field] and d[field] not in ds.element_spec:
-            raise ValueError(f'config.data.{field}={d[field]!r} is not a feature of {d.name!r}; '
-                             f'features: {sorted(ds.element_spec)}')
+            raise ValueError(
+                f'config.data.{field}={d[field]!r} is not a feature of {d.name!r}; features: {sorted(ds.element_spec)}'
+            )
     out = collections.defaultdict(list)
     for ex in ds.as_numpy_iterator():
         stats['examples'] += 1
@@ -72,8 +81,9 @@ def encode_word_split(config, split: str, stats: collections.Counter, *, encode_
             stats['empty'] += 1
             continue
         labels, targeted = word_labels(ex, d.label_key, len(words))
-        ids, piece_labels, cut = encode_example(words, labels, encode_words, cls_id, sep_id, d.seq_len,
-                                                mode, centre_on_target=targeted)
+        ids, piece_labels, cut = encode_example(
+            words, labels, encode_words, cls_id, sep_id, d.seq_len, mode, centre_on_target=targeted
+        )
         stats['truncated'] += cut
         out['ids'].append(ids)
         out['labels'].append(piece_labels)
@@ -88,7 +98,11 @@ def encode_word_split(config, split: str, stats: collections.Counter, *, encode_
     rows, row_labels = out.pop('ids'), out.pop('labels')
     ids, labels = np.zeros((len(rows), d.seq_len), np.int32), np.full((len(rows), d.seq_len), IGNORE, np.int32)
     for i, (row, lab) in enumerate(zip(rows, row_labels)):
-        ids[i, :len(row)], labels[i, :len(row)] = row, lab
+        ids[i, : len(row)], labels[i, : len(row)] = row, lab
     lengths = np.array([len(row) for row in rows])
-    return dict(ids=ids, mask=np.arange(d.seq_len)[None, :] < lengths[:, None], labels=labels,
-                **{k: np.asarray(v) for k, v in out.items()})
+    return dict(
+        ids=ids,
+        mask=np.arange(d.seq_len)[None, :] < lengths[:, None],
+        labels=labels,
+        **{k: np.asarray(v) for k, v in out.items()},
+    )

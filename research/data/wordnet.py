@@ -40,21 +40,65 @@ FILES = ('noun', 'verb', 'adj', 'adv')
 POS = FILES  # class names of the `pos` label
 LETTER = {'noun': 'n', 'verb': 'v', 'adj': 'a', 'adv': 'r'}  # as in WordNet sense keys and synset ids
 SUPERSENSES = (
-    'adj.all', 'adj.pert', 'adv.all', 'noun.Tops', 'noun.act', 'noun.animal', 'noun.artifact',
-    'noun.attribute', 'noun.body', 'noun.cognition', 'noun.communication', 'noun.event',
-    'noun.feeling', 'noun.food', 'noun.group', 'noun.location', 'noun.motive', 'noun.object',
-    'noun.person', 'noun.phenomenon', 'noun.plant', 'noun.possession', 'noun.process',
-    'noun.quantity', 'noun.relation', 'noun.shape', 'noun.state', 'noun.substance', 'noun.time',
-    'verb.body', 'verb.change', 'verb.cognition', 'verb.communication', 'verb.competition',
-    'verb.consumption', 'verb.contact', 'verb.creation', 'verb.emotion', 'verb.motion',
-    'verb.perception', 'verb.possession', 'verb.social', 'verb.stative', 'verb.weather',
-    'adj.ppl')  # index = lexicographer file number (lexnames(5WN))
+    'adj.all',
+    'adj.pert',
+    'adv.all',
+    'noun.Tops',
+    'noun.act',
+    'noun.animal',
+    'noun.artifact',
+    'noun.attribute',
+    'noun.body',
+    'noun.cognition',
+    'noun.communication',
+    'noun.event',
+    'noun.feeling',
+    'noun.food',
+    'noun.group',
+    'noun.location',
+    'noun.motive',
+    'noun.object',
+    'noun.person',
+    'noun.phenomenon',
+    'noun.plant',
+    'noun.possession',
+    'noun.process',
+    'noun.quantity',
+    'noun.relation',
+    'noun.shape',
+    'noun.state',
+    'noun.substance',
+    'noun.time',
+    'verb.body',
+    'verb.change',
+    'verb.cognition',
+    'verb.communication',
+    'verb.competition',
+    'verb.consumption',
+    'verb.contact',
+    'verb.creation',
+    'verb.emotion',
+    'verb.motion',
+    'verb.perception',
+    'verb.possession',
+    'verb.social',
+    'verb.stative',
+    'verb.weather',
+    'adj.ppl',
+)  # index = lexicographer file number (lexnames(5WN))
 # morphy's suffix detachment rules per part of speech: (suffix, replacement).
 RULES = {
-    'noun': (('s', ''), ('ses', 's'), ('xes', 'x'), ('zes', 'z'), ('ches', 'ch'), ('shes', 'sh'),
-             ('men', 'man'), ('ies', 'y')),
-    'verb': (('s', ''), ('ies', 'y'), ('es', 'e'), ('es', ''), ('ed', 'e'), ('ed', ''),
-             ('ing', 'e'), ('ing', '')),
+    'noun': (
+        ('s', ''),
+        ('ses', 's'),
+        ('xes', 'x'),
+        ('zes', 'z'),
+        ('ches', 'ch'),
+        ('shes', 'sh'),
+        ('men', 'man'),
+        ('ies', 'y'),
+    ),
+    'verb': (('s', ''), ('ies', 'y'), ('es', 'e'), ('es', ''), ('ed', 'e'), ('ed', ''), ('ing', 'e'), ('ing', '')),
     'adj': (('er', ''), ('est', ''), ('er', 'e'), ('est', 'e')),
     'adv': (),
 }
@@ -86,8 +130,7 @@ def parse_data_line(line: str, pos: str) -> Synset:
     head, _, gloss = line.partition(' | ')
     fields = head.split()
     count = int(fields[3], 16)
-    lemmas = tuple(re.sub(r'\(\w+\)$', '', w).replace('_', ' ').lower()
-                   for w in fields[4:4 + 2 * count:2])
+    lemmas = tuple(re.sub(r'\(\w+\)$', '', w).replace('_', ' ').lower() for w in fields[4 : 4 + 2 * count : 2])
     return Synset(pos, fields[0], int(fields[1]), lemmas, tuple(re.findall(r'"([^"]+)"', gloss)))
 
 
@@ -107,7 +150,7 @@ class Lexicon:
                 by_offset[s.offset] = s.lexfile
             for line in _lines(wordnet_dir, f'index.{pos}'):
                 f = line.split()
-                self.senses[f[0].replace('_', ' ')].extend(by_offset[o] for o in f[-int(f[2]):])
+                self.senses[f[0].replace('_', ' ')].extend(by_offset[o] for o in f[-int(f[2]) :])
             self.exceptions[pos] = collections.defaultdict(set)
             for line in _lines(wordnet_dir, f'{pos}.exc'):
                 form, *bases = line.split()
@@ -122,7 +165,7 @@ class Lexicon:
         """The word itself and its possible lemmas in `pos` (exception list, suffix rules)."""
         word = word.lower()
         forms = {word} | self.exceptions[pos].get(word, set())
-        forms.update(word[:-len(suffix)] + rep for suffix, rep in RULES[pos] if word.endswith(suffix))
+        forms.update(word[: -len(suffix)] + rep for suffix, rep in RULES[pos] if word.endswith(suffix))
         return forms
 
     def most_frequent_supersense(self, lemma: str) -> int:
@@ -157,10 +200,20 @@ class Lexicon:
                 start, length, lemma = found
                 mfs = self.most_frequent_supersense(lemma)
                 synset = LETTER[s.pos] + s.offset
-                yield f'{synset}/{k}', {
-                    'words': words, 'target': start, 'target_len': length, 'lemma': lemma,
-                    'supersense': s.lexfile, 'pos': s.pos, 'mfs_supersense': mfs,
-                    'mfs_pos': SUPERSENSES[mfs].split('.')[0], 'synset': synset}
+                yield (
+                    f'{synset}/{k}',
+                    {
+                        'words': words,
+                        'target': start,
+                        'target_len': length,
+                        'lemma': lemma,
+                        'supersense': s.lexfile,
+                        'pos': s.pos,
+                        'mfs_supersense': mfs,
+                        'mfs_pos': SUPERSENSES[mfs].split('.')[0],
+                        'synset': synset,
+                    },
+                )
 
 
 def _lines(wordnet_dir: str, name: str):
@@ -183,21 +236,30 @@ class WordnetWic(tfds.core.GeneratorBasedBuilder):
         label = lambda names: tfds.features.ClassLabel(names=list(names))
         return self.dataset_info_from_configs(
             description=__doc__,
-            features=tfds.features.FeaturesDict({
-                'words': tfds.features.Sequence(tfds.features.Text()),
-                'target': tfds.features.Scalar(dtype=np.int32),
-                'target_len': tfds.features.Scalar(dtype=np.int32),
-                'lemma': tfds.features.Text(), 'synset': tfds.features.Text(),
-                'supersense': label(SUPERSENSES), 'pos': label(POS),
-                'mfs_supersense': label(SUPERSENSES), 'mfs_pos': label(POS)}),
-            homepage='https://wordnet.princeton.edu/')
+            features=tfds.features.FeaturesDict(
+                {
+                    'words': tfds.features.Sequence(tfds.features.Text()),
+                    'target': tfds.features.Scalar(dtype=np.int32),
+                    'target_len': tfds.features.Scalar(dtype=np.int32),
+                    'lemma': tfds.features.Text(),
+                    'synset': tfds.features.Text(),
+                    'supersense': label(SUPERSENSES),
+                    'pos': label(POS),
+                    'mfs_supersense': label(SUPERSENSES),
+                    'mfs_pos': label(POS),
+                }
+            ),
+            homepage='https://wordnet.princeton.edu/',
+        )
 
     def _split_generators(self, dl_manager):
         del dl_manager  # nothing is downloaded: the installed WordNet files are read
         stats = collections.Counter()
         examples = list(Lexicon(self._wordnet_dir).examples(stats))
-        print(f'wordnet_wic: {stats["sentences"]} example sentences, {stats["no_target"]} without '
-              f'a findable target word dropped, {len(examples)} kept')
+        print(
+            f'wordnet_wic: {stats["sentences"]} example sentences, {stats["no_target"]} without '
+            f'a findable target word dropped, {len(examples)} kept'
+        )
         return {split: self._generate_examples(examples, split) for split in ('train', 'validation', 'test')}
 
     def _generate_examples(self, examples, split):

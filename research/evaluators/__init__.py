@@ -59,15 +59,18 @@ def check(config) -> dict:
         if type_ == 'task':  # its metrics are named by the split alone
             split = options.get('split') or config.data.eval_split
             if split in task_splits:
-                raise ConfigError(f'config.evals.{name} and config.evals.{task_splits[split]} are both task '
-                                  f'evaluators of split {split!r}; their metrics would collide')
+                raise ConfigError(
+                    f'config.evals.{name} and config.evals.{task_splits[split]} are both task '
+                    f'evaluators of split {split!r}; their metrics would collide'
+                )
             task_splits[split] = name
         cls = evaluator_class(type_)
         known = options_of(cls)
         for key, value in options.items():
             if key not in known:
-                raise ConfigError(f'config.evals.{name}.{key}: unknown option of type {type_!r}; '
-                                  f'options: {sorted(known)}')
+                raise ConfigError(
+                    f'config.evals.{name}.{key}: unknown option of type {type_!r}; options: {sorted(known)}'
+                )
             if known[key] is not None:
                 options[key] = check_type(f'config.evals.{name}.{key}', value, known[key])
         cls.check(config, name, options)

@@ -18,9 +18,17 @@ from research.text import vocab as vocab_lib
 
 
 class Evaluator(common.Evaluator):
-
-    def __init__(self, ctx, name, *, template: str = '{text} this article is about {label}', labels: tuple = (),
-                 max_text_tokens: int = 0, max_len: int = 0, **kw):
+    def __init__(
+        self,
+        ctx,
+        name,
+        *,
+        template: str = '{text} this article is about {label}',
+        labels: tuple = (),
+        max_text_tokens: int = 0,
+        max_len: int = 0,
+        **kw,
+    ):
         super().__init__(ctx, name, **kw)
         common.require_task(ctx, ('lm',), name, 'choice scoring needs a decoder language model')
         self.template, self.max_text_tokens = template, max_text_tokens
@@ -34,8 +42,9 @@ class Evaluator(common.Evaluator):
 
     @classmethod
     def check(cls, config, name, options):
-        common.check_template(options.get('template', '{text} {label}'), f'config.evals.{name}.template',
-                              ('text', 'label'))
+        common.check_template(
+            options.get('template', '{text} {label}'), f'config.evals.{name}.template', ('text', 'label')
+        )
         template = options.get('template', '')
         if template and template.index('{text}') > template.index('{label}'):
             raise ConfigError(f'config.evals.{name}.template={template!r}: {{text}} must come before {{label}}')
@@ -45,14 +54,16 @@ class Evaluator(common.Evaluator):
         before, rest = self.template.split('{text}')
         between, after = rest.split('{label}')
         text_ids = self.encode(text)
-        context = self.encode(before) + text_ids[:self.max_text_tokens or None] + self.encode(between)
+        context = self.encode(before) + text_ids[: self.max_text_tokens or None] + self.encode(between)
         continuations = [self.encode(v + after) for v in self.verbalizers]
         whole = self.encode(before) + text_ids + self.encode(between)
         for verbalizer, cont in zip(self.verbalizers, continuations):
             if self.encode(before + text + between + verbalizer + after) != whole + cont:
-                raise ConfigError(f'template {self.template!r} with label {verbalizer!r} does not tokenize the '
-                                  f'same in parts and whole (the context/continuation join); put a space '
-                                  f'before {{label}}')
+                raise ConfigError(
+                    f'template {self.template!r} with label {verbalizer!r} does not tokenize the '
+                    f'same in parts and whole (the context/continuation join); put a space '
+                    f'before {{label}}'
+                )
         return context, continuations
 
     def rows(self, context: list, continuations: list) -> list:
@@ -62,7 +73,7 @@ class Evaluator(common.Evaluator):
             room = self.max_len - len(cont)  # max_len inputs: <eos> + context + continuation minus its last
             if room < 0:
                 raise ConfigError(f'a label continuation of {len(cont)} tokens does not fit max_len {self.max_len}')
-            seq = [vocab_lib.EOS_ID] + context[max(0, len(context) - room):] + cont
+            seq = [vocab_lib.EOS_ID] + context[max(0, len(context) - room) :] + cont
             rows.append((seq[:-1], seq[1:], [0.0] * (len(seq) - 1 - len(cont)) + [1.0] * len(cont)))
         return rows
 

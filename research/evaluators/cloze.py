@@ -14,7 +14,6 @@ SLOT = '[MASK]'
 
 
 class Evaluator(common.Evaluator):
-
     def __init__(self, ctx, name, *, template: str = '{text} this is about [MASK] .', labels: tuple = (), **kw):
         super().__init__(ctx, name, **kw)
         common.require_task(ctx, ('mlm',), name, 'cloze scoring needs a masked language model')
@@ -29,8 +28,10 @@ class Evaluator(common.Evaluator):
         for texts in common.label_texts(ctx.task.class_names(), labels):
             ids = self.encode(texts[0])
             if len(texts) != 1 or not ids or unk in ids:
-                raise ConfigError(f'config.evals.{name}.labels: {texts} must be one text per class, made of '
-                                  f'known tokens (got ids {ids}); choose label words in the vocabulary')
+                raise ConfigError(
+                    f'config.evals.{name}.labels: {texts} must be one text per class, made of '
+                    f'known tokens (got ids {ids}); choose label words in the vocabulary'
+                )
             self.label_ids.append(ids)
         self.scorer = common.LogProbScorer(ctx, config.data.seq_len, self.batch_size)
 
@@ -55,9 +56,9 @@ class Evaluator(common.Evaluator):
             start = len(head) + min(room, len(text_ids)) + len(self.encode(between))
             inputs = head + text_ids[:room] + self.encode(between) + [self.mask_id] * len(label) + tail
             targets = list(inputs)
-            targets[start:start + len(label)] = label
+            targets[start : start + len(label)] = label
             weights = [0.0] * len(inputs)
-            weights[start:start + len(label)] = [1.0 / len(label)] * len(label)
+            weights[start : start + len(label)] = [1.0 / len(label)] * len(label)
             rows.append((inputs, targets, weights))
         return rows
 

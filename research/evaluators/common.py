@@ -38,6 +38,7 @@ def split_prefix(split: str) -> str:
 @dataclasses.dataclass
 class Context:
     """Everything an evaluator may use; built once per run by the trainer (or research.evaluate)."""
+
     config: Any
     task: Any
     vocab: Any
@@ -51,12 +52,16 @@ class Context:
         """`fn(params, batch) -> outputs` jitted on the mesh: params as trained, the batch split
         over the data axes, outputs replicated (so every host gets every row). Takes this
         host's numpy rows of a global batch."""
-        jitted = jax.jit(fn, in_shardings=(self.param_shardings, sharding.batch_sharding(self.mesh)),
-                         out_shardings=sharding.replicated(self.mesh))
+        jitted = jax.jit(
+            fn,
+            in_shardings=(self.param_shardings, sharding.batch_sharding(self.mesh)),
+            out_shardings=sharding.replicated(self.mesh),
+        )
 
         def call(params, local_batch):
             with sharding.context(self.mesh, self.config.mesh.rules):
                 return jax.device_get(jitted(params, sharding.global_batch(local_batch, self.mesh)))
+
         return call
 
     def predict(self, jitted, params, arrays: dict, batch_size: int, desc: str = '') -> dict:
@@ -64,9 +69,14 @@ class Context:
         `batch_size`; returns its outputs for exactly those rows, in order."""
         n = len(next(iter(arrays.values())))
         outs = []
-        bar = tqdm.tqdm(padded_batches(arrays, batch_size, sharding.local_rows(batch_size)), desc=desc,
-                        total=num_batches(n, batch_size), leave=False, dynamic_ncols=True,
-                        disable=not (self.config.progress_bar and jax.process_index() == 0))
+        bar = tqdm.tqdm(
+            padded_batches(arrays, batch_size, sharding.local_rows(batch_size)),
+            desc=desc,
+            total=num_batches(n, batch_size),
+            leave=False,
+            dynamic_ncols=True,
+            disable=not (self.config.progress_bar and jax.process_index() == 0),
+        )
         for batch in bar:
             outs.append(jitted(params, batch))
         return jax.tree.map(lambda *xs: np.concatenate(xs)[:n], *outs)
@@ -114,8 +124,12 @@ class Evaluator:
         tag = (self.prefix + suffix).strip('/').replace('/', '_')
         if jax.process_index() == 0:
             os.makedirs(os.path.join(self.ctx.workdir, 'confusion'), exist_ok=True)
-            plots.confusion_matrix(np.asarray(cm), self.ctx.task.class_names(),
-                                   os.path.join(self.ctx.workdir, 'confusion', f'{tag}.png'), tag)
+            plots.confusion_matrix(
+                np.asarray(cm),
+                self.ctx.task.class_names(),
+                os.path.join(self.ctx.workdir, 'confusion', f'{tag}.png'),
+                tag,
+            )
 
 
 def label_texts(class_names, labels=(), template: str = '{label}') -> list[list[str]]:
@@ -124,8 +138,9 @@ def label_texts(class_names, labels=(), template: str = '{label}') -> list[list[
     given = {}
     for pair in labels:
         if len(pair) != 2 or pair[0] not in class_names:
-            raise ConfigError(f'labels entry {pair!r}: use (class name, text or texts) with a class '
-                              f'name in {list(class_names)}')
+            raise ConfigError(
+                f'labels entry {pair!r}: use (class name, text or texts) with a class name in {list(class_names)}'
+            )
         given[pair[0]] = [pair[1]] if isinstance(pair[1], str) else list(pair[1])
     return [[template.format(label=t) for t in given.get(name, [name])] for name in class_names]
 
@@ -164,8 +179,10 @@ class Features:
     def __init__(self, ctx: Context, pooling: str, batch_size: int, cache_dir: str = ''):
         encoder = ctx.task.encoder(len(ctx.vocab))
         if encoder is None:
-            raise ConfigError(f'task {ctx.task.name!r} with model.arch={ctx.config.model.arch!r} has no '
-                              f'sentence encoder; features need a BERT-style encoder')
+            raise ConfigError(
+                f'task {ctx.task.name!r} with model.arch={ctx.config.model.arch!r} has no '
+                f'sentence encoder; features need a BERT-style encoder'
+            )
         self.ctx, self.pooling, self.batch_size = ctx, pooling, batch_size
         self.cache_dir = cache_dir or os.path.join(ctx.workdir, 'features')
 
@@ -176,12 +193,25 @@ class Features:
             else:
                 out = pool(hidden, batch['mask'], pooling)
             return out.astype(jnp.float32)
+
         self._embed = ctx.jit(embed)
 
     def _path(self, model_key: str, split: str) -> str:
         d = self.ctx.config.data
-        key = repr((model_key, d.name, d.data_dir, split, d.text_key, d.tokenizer, d.vocab_path, d.lowercase,
-                    d.seq_len, self.pooling))
+        key = repr(
+            (
+                model_key,
+                d.name,
+                d.data_dir,
+                split,
+                d.text_key,
+                d.tokenizer,
+                d.vocab_path,
+                d.lowercase,
+                d.seq_len,
+                self.pooling,
+            )
+        )
         return os.path.join(self.cache_dir, hashlib.sha256(key.encode()).hexdigest()[:24] + '.npz')
 
     def of_texts(self, params, texts) -> np.ndarray:
@@ -190,7 +220,7 @@ class Features:
         seq_len = self.ctx.config.data.seq_len
         inputs = np.zeros((len(ids), seq_len), np.int32)
         for i, row in enumerate(ids):
-            inputs[i, :len(row)] = row
+            inputs[i, : len(row)] = row
         mask = np.arange(seq_len)[None, :] < np.array([len(row) for row in ids])[:, None]
         arrays = {'inputs': inputs, 'mask': mask, 'position': np.zeros(len(ids), np.int32)}
         return self.ctx.predict(self._embed, params, arrays, self.batch_size)
@@ -210,10 +240,13 @@ class Features:
         missing = np.setdiff1d(rows, have['rows'])
         if len(missing):
             keys = [k for k in ('inputs', 'mask', 'position') if k in examples]
-            new = self.ctx.predict(self._embed, params, {k: examples[k][missing] for k in keys}, self.batch_size,
-                                   desc=f'features {split}')
-            have = {'rows': np.concatenate([have['rows'], missing]),
-                    'features': np.concatenate([have['features'], new]) if 'features' in have else new}
+            new = self.ctx.predict(
+                self._embed, params, {k: examples[k][missing] for k in keys}, self.batch_size, desc=f'features {split}'
+            )
+            have = {
+                'rows': np.concatenate([have['rows'], missing]),
+                'features': np.concatenate([have['features'], new]) if 'features' in have else new,
+            }
             if cached:
                 os.makedirs(self.cache_dir, exist_ok=True)
                 tmp = path + '.tmp.npz'
@@ -236,6 +269,7 @@ def labelled_texts(config, split: str):
     """(texts, labels) of a text-classification split (research.data.classify.labelled_texts);
     imported here, not at module level, so config validation never loads TensorFlow."""
     from research.data.classify import labelled_texts as read
+
     return read(config, split)
 
 
@@ -249,6 +283,7 @@ def text_encoder(config, vocab):
     if config.data.tokenizer == 'wordpiece':
         return lambda text: vocab.encode(text, add_special_tokens=False)
     from research.text.words import WordTokenizer
+
     tokenizer = WordTokenizer(config.data.lowercase, config.data.normalize_numbers)
     return lambda text: vocab.encode(tokenizer.tokenize(text))
 
@@ -269,20 +304,23 @@ class LogProbScorer:
             logp = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
             picked = jnp.take_along_axis(logp, batch['targets'][..., None], axis=-1)[..., 0]
             return jnp.sum(picked * batch['weights'], axis=-1)
+
         self._score = ctx.jit(score)
 
     def __call__(self, params, rows, desc: str = '') -> np.ndarray:
         """[len(rows)] float64 sums."""
         n, t = len(rows), self.length
-        arrays = {k: np.zeros((n, t), dtype) for k, dtype in
-                  (('inputs', np.int32), ('targets', np.int32), ('weights', np.float32), ('mask', bool))}
+        arrays = {
+            k: np.zeros((n, t), dtype)
+            for k, dtype in (('inputs', np.int32), ('targets', np.int32), ('weights', np.float32), ('mask', bool))
+        }
         for i, (inputs, targets, weights) in enumerate(rows):
             if len(inputs) > t:
                 raise ValueError(f'a scored row has {len(inputs)} tokens, more than {t}')
-            arrays['inputs'][i, :len(inputs)] = inputs
-            arrays['targets'][i, :len(targets)] = targets
-            arrays['weights'][i, :len(weights)] = weights
-            arrays['mask'][i, :len(inputs)] = True
+            arrays['inputs'][i, : len(inputs)] = inputs
+            arrays['targets'][i, : len(targets)] = targets
+            arrays['weights'][i, : len(weights)] = weights
+            arrays['mask'][i, : len(inputs)] = True
         return self.ctx.predict(self._score, params, arrays, self.batch_size, desc).astype(np.float64)
 
 

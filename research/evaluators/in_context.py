@@ -16,9 +16,9 @@ from research.evaluators import choice, common
 
 
 class Evaluator(choice.Evaluator):
-
-    def __init__(self, ctx, name, *, k: int = 1, seeds: tuple = (0, 1, 2), demo_tokens: int = 24,
-                 train_split: str = '', **kw):
+    def __init__(
+        self, ctx, name, *, k: int = 1, seeds: tuple = (0, 1, 2), demo_tokens: int = 24, train_split: str = '', **kw
+    ):
         super().__init__(ctx, name, **kw)
         self.k, self.seeds, self.demo_tokens = k, tuple(seeds), demo_tokens
         texts, labels = common.labelled_texts(ctx.config, train_split or ctx.config.data.train_split)
@@ -38,8 +38,12 @@ class Evaluator(choice.Evaluator):
         """One demonstration's ids: the template with its text (cut) and its label."""
         before, rest = self.template.split('{text}')
         between, after = rest.split('{label}')
-        return (self.encode(before) + self.encode(text)[:self.demo_tokens] + self.encode(between)
-                + self.encode(self.verbalizers[label] + after))
+        return (
+            self.encode(before)
+            + self.encode(text)[: self.demo_tokens]
+            + self.encode(between)
+            + self.encode(self.verbalizers[label] + after)
+        )
 
     def run(self, params):
         texts, labels = common.labelled_texts(self.ctx.config, self.split)

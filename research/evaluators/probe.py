@@ -23,6 +23,7 @@ from research.evaluators import common
 @functools.partial(jax.jit, static_argnames=('num_classes', 'steps'))
 def fit_logistic(x, y, num_classes: int, l2: float, steps: int):
     """(W [D, C], b [C]) minimising mean cross-entropy + l2/2 * |W|^2 by L-BFGS from zeros."""
+
     def loss(p):
         logits = x @ p[0] + p[1]
         return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean() + 0.5 * l2 * jnp.sum(p[0] ** 2)
@@ -36,13 +37,25 @@ def fit_logistic(x, y, num_classes: int, l2: float, steps: int):
         value, grad = value_and_grad(p, state=state)
         updates, state = opt.update(grad, state, p, value=value, grad=grad, value_fn=loss)
         return optax.apply_updates(p, updates), state
+
     return jax.lax.fori_loop(0, steps, step, (params, opt.init(params)))[0]
 
 
 class Evaluator(common.Evaluator):
-
-    def __init__(self, ctx, name, *, k: int = 4, seeds: tuple = (0, 1, 2), l2: float = 1e-3, steps: int = 200,
-                 pooling: str = '', train_split: str = '', cache_dir: str = '', **kw):
+    def __init__(
+        self,
+        ctx,
+        name,
+        *,
+        k: int = 4,
+        seeds: tuple = (0, 1, 2),
+        l2: float = 1e-3,
+        steps: int = 200,
+        pooling: str = '',
+        train_split: str = '',
+        cache_dir: str = '',
+        **kw,
+    ):
         super().__init__(ctx, name, **kw)
         self.k, self.seeds, self.l2, self.steps = k, tuple(seeds), l2, steps
         self.train_split = train_split or ctx.config.data.train_split
@@ -56,11 +69,11 @@ class Evaluator(common.Evaluator):
     def check(cls, config, name, options):
         where = f'config.evals.{name}'
         if options.get('k', 4) < 1:
-            raise ConfigError(f"{where}.k={options['k']} must be >= 1 (examples per class)")
+            raise ConfigError(f'{where}.k={options["k"]} must be >= 1 (examples per class)')
         if not options.get('seeds', (0,)):
             raise ConfigError(f'{where}.seeds is empty; give at least one seed')
         if options.get('l2', 1e-3) < 0:
-            raise ConfigError(f"{where}.l2={options['l2']} must be >= 0")
+            raise ConfigError(f'{where}.l2={options["l2"]} must be >= 0')
         common.check_pooling(options.get('pooling', ''), f'{where}.pooling')
 
     def run(self, params):
@@ -73,7 +86,8 @@ class Evaluator(common.Evaluator):
         results = []
         for chosen in self.subsets:
             x = np.stack([train[r] for r in chosen.tolist()])
-            w, b = fit_logistic(jnp.asarray(x), jnp.asarray(self.train_labels[chosen]), num_classes, self.l2,
-                                self.steps)
+            w, b = fit_logistic(
+                jnp.asarray(x), jnp.asarray(self.train_labels[chosen]), num_classes, self.l2, self.steps
+            )
             results.append(self.classification(labels, test @ np.asarray(w) + np.asarray(b)))
         return common.mean_and_std(results, self.prefix)

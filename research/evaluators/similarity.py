@@ -15,9 +15,9 @@ from research.evaluators import common
 
 
 class Evaluator(common.Evaluator):
-
-    def __init__(self, ctx, name, *, labels: tuple = (), template: str = '{label}', pooling: str = '',
-                 cache_dir: str = '', **kw):
+    def __init__(
+        self, ctx, name, *, labels: tuple = (), template: str = '{label}', pooling: str = '', cache_dir: str = '', **kw
+    ):
         super().__init__(ctx, name, **kw)
         self.pooling = pooling or ctx.config.model.pooling
         self.texts = common.label_texts(ctx.task.class_names(), labels, template)
@@ -35,7 +35,7 @@ class Evaluator(common.Evaluator):
         flat = [t for texts in self.texts for t in texts]
         emb = common.normalize(self.label_features.of_texts(params, flat))
         ends = np.cumsum([len(texts) for texts in self.texts])
-        return common.normalize(np.stack([emb[e - len(t):e].mean(0) for e, t in zip(ends, self.texts)]))
+        return common.normalize(np.stack([emb[e - len(t) : e].mean(0) for e, t in zip(ends, self.texts)]))
 
     def run(self, params):
         examples = self.ctx.task.examples(self.ctx.vocab, self.split)

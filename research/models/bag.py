@@ -26,6 +26,11 @@ class BagOfEmbeddings(nn.Module):
         m = mask[..., None].astype(x.dtype)
         pooled = (x * m).sum(1) / jnp.maximum(m.sum(1), 1.0)
         pooled = nn.Dropout(self.dropout)(pooled, deterministic=not train)
-        return nn.Dense(self.num_classes, dtype=jnp.float32, param_dtype=self.param_dtype, name='head',
-                        kernel_init=layers.partitioned(layers.init_normal, ('embed', 'classes')),
-                        bias_init=layers.partitioned(nn.initializers.zeros, ('classes',)))(pooled)
+        return nn.Dense(
+            self.num_classes,
+            dtype=jnp.float32,
+            param_dtype=self.param_dtype,
+            name='head',
+            kernel_init=layers.partitioned(layers.init_normal, ('embed', 'classes')),
+            bias_init=layers.partitioned(nn.initializers.zeros, ('classes',)),
+        )(pooled)

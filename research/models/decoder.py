@@ -14,6 +14,7 @@ class Decoder(nn.Module):
     With `decode=True` the model reads and writes a KV cache ('cache' collection): init it
     with tokens of shape [B, S_max], then call it with [B, 1] tokens, one step at a time.
     """
+
     vocab_size: int
     num_layers: int
     d_model: int
@@ -44,22 +45,38 @@ class Decoder(nn.Module):
         embed = layers.Embed(self.vocab_size, self.d_model, name='embed', **kw)
         x = embed(tokens)
         if self.positions == 'learned':
-            pos_table = self.param('pos_embedding', layers.partitioned(layers.init_normal, (None, 'embed')),
-                                   (self.max_len, self.d_model), self.param_dtype)
+            pos_table = self.param(
+                'pos_embedding',
+                layers.partitioned(layers.init_normal, (None, 'embed')),
+                (self.max_len, self.d_model),
+                self.param_dtype,
+            )
             x = x + jnp.take(pos_table, positions, axis=0).astype(self.dtype)
         x = nn.Dropout(self.dropout)(x, deterministic=not train)
         x = layers.constrain(x, ('batch', 'length', 'embed'))
 
         block = nn.remat(layers.Block, static_argnums=(3,)) if self.remat else layers.Block
         for i in range(self.num_layers):
-            x = block(self.num_heads, self.mlp_dim, dropout=self.dropout, causal=True,
-                      use_rotary=self.positions == 'rotary', decode=self.decode,
-                      name=f'block_{i}', **kw)(x, positions, train, decode_index)
+            x = block(
+                self.num_heads,
+                self.mlp_dim,
+                dropout=self.dropout,
+                causal=True,
+                use_rotary=self.positions == 'rotary',
+                decode=self.decode,
+                name=f'block_{i}',
+                **kw,
+            )(x, positions, train, decode_index)
         x = layers.LayerNorm(name='ln_f', **kw)(x)
         if self.tie_embeddings:
             logits = embed.attend(x)
         else:
-            logits = nn.Dense(self.vocab_size, use_bias=False, name='head', dtype=jnp.float32,
-                              param_dtype=self.param_dtype,
-                              kernel_init=layers.partitioned(layers.init_normal, ('embed', 'vocab')))(x)
+            logits = nn.Dense(
+                self.vocab_size,
+                use_bias=False,
+                name='head',
+                dtype=jnp.float32,
+                param_dtype=self.param_dtype,
+                kernel_init=layers.partitioned(layers.init_normal, ('embed', 'vocab')),
+            )(x)
         return logits.astype(jnp.float32)

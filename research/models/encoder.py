@@ -19,9 +19,14 @@ NEG_INF = -1e9  # masks logits without producing inf in a float32 loss
 
 def dense(features, names, name, dtype=jnp.float32, param_dtype=jnp.float32):
     """A Dense layer whose kernel/bias carry logical axis `names` (kernel) / names[-1]."""
-    return nn.Dense(features, dtype=dtype, param_dtype=param_dtype, name=name,
-                    kernel_init=layers.partitioned(layers.init_normal, names),
-                    bias_init=layers.partitioned(nn.initializers.zeros, names[-1:]))
+    return nn.Dense(
+        features,
+        dtype=dtype,
+        param_dtype=param_dtype,
+        name=name,
+        kernel_init=layers.partitioned(layers.init_normal, names),
+        bias_init=layers.partitioned(nn.initializers.zeros, names[-1:]),
+    )
 
 
 class Encoder(nn.Module):
@@ -30,6 +35,7 @@ class Encoder(nn.Module):
     `input_mask` [B, T] (1/True = real token) masks padded keys; `token_types` [B, T]
     index the segment embedding (zeros when omitted; `type_vocab_size=0` disables it).
     """
+
     vocab_size: int
     num_layers: int
     d_model: int
@@ -69,10 +75,18 @@ class Encoder(nn.Module):
         mask = None if input_mask is None else input_mask.astype(bool)[:, None, None, :]
         block = nn.remat(layers.Block, static_argnums=(3,)) if self.remat else layers.Block
         for i in range(self.num_layers):
-            x = block(self.num_heads, self.mlp_dim, dropout=self.dropout, causal=False,
-                      use_rotary=self.positions == 'rotary', pre_norm=self.pre_norm,
-                      layer_norm_epsilon=self.layer_norm_epsilon, activation=self.activation,
-                      name=f'block_{i}', **kw)(x, positions, train, None, mask)
+            x = block(
+                self.num_heads,
+                self.mlp_dim,
+                dropout=self.dropout,
+                causal=False,
+                use_rotary=self.positions == 'rotary',
+                pre_norm=self.pre_norm,
+                layer_norm_epsilon=self.layer_norm_epsilon,
+                activation=self.activation,
+                name=f'block_{i}',
+                **kw,
+            )(x, positions, train, None, mask)
         if self.pre_norm:
             x = layers.LayerNorm(self.layer_norm_epsilon, name='ln_f', **kw)(x)
         if not self.pooler:
@@ -82,8 +96,9 @@ class Encoder(nn.Module):
 
     def _table(self, name, rows, ids):
         """Looks `ids` up in a learned [rows, D] table (positions or token types)."""
-        table = self.param(name, layers.partitioned(layers.init_normal, (None, 'embed')),
-                           (rows, self.d_model), self.param_dtype)
+        table = self.param(
+            name, layers.partitioned(layers.init_normal, (None, 'embed')), (rows, self.d_model), self.param_dtype
+        )
         return jnp.take(table, ids, axis=0).astype(self.dtype)
 
     def embedding_table(self):
@@ -98,6 +113,7 @@ class MlmHead(nn.Module):
     `params['embed']['embedding']`, or `encoder.embedding_table()` inside a parent module);
     returns float32 logits [B, T, V].
     """
+
     layer_norm_epsilon: float = 1e-12
     activation: str = 'gelu_exact'
     dtype: Any = jnp.float32
@@ -110,10 +126,10 @@ class MlmHead(nn.Module):
         h = dense(d, ('embed', 'embed_out'), 'transform', **kw)(x)
         h = layers.ACTIVATIONS[self.activation](h)
         h = layers.LayerNorm(self.layer_norm_epsilon, name='ln', **kw)(h)
-        logits = jnp.einsum('...d,vd->...v', h, embedding.astype(self.dtype),
-                            preferred_element_type=jnp.float32)
-        bias = self.param('bias', layers.partitioned(nn.initializers.zeros, ('vocab',)),
-                          (vocab_size,), self.param_dtype)
+        logits = jnp.einsum('...d,vd->...v', h, embedding.astype(self.dtype), preferred_element_type=jnp.float32)
+        bias = self.param(
+            'bias', layers.partitioned(nn.initializers.zeros, ('vocab',)), (vocab_size,), self.param_dtype
+        )
         return logits + bias.astype(jnp.float32)
 
 
@@ -136,6 +152,7 @@ class SequenceClassifier(nn.Module):
     Takes hidden [B, T, D] (pooled by `pooling`, over `input_mask` for 'mean') or an
     already pooled [B, D] (e.g. the encoder's BERT pooler output).
     """
+
     num_classes: int
     pooling: str = 'cls'  # or 'mean'
     dropout: float = 0.0
@@ -146,13 +163,13 @@ class SequenceClassifier(nn.Module):
     def __call__(self, hidden, input_mask=None, *, train: bool = False):
         x = hidden if hidden.ndim == 2 else pool(hidden, input_mask, self.pooling)
         x = nn.Dropout(self.dropout)(x, deterministic=not train)
-        out = dense(self.num_classes, ('embed', 'classes'), 'classifier',
-                    self.dtype, self.param_dtype)(x)
+        out = dense(self.num_classes, ('embed', 'classes'), 'classifier', self.dtype, self.param_dtype)(x)
         return out.astype(jnp.float32)
 
 
 class TokenClassifier(nn.Module):
     """Per-token dropout -> dense: hidden [B, T, D] -> float32 logits [B, T, num_classes]."""
+
     num_classes: int
     dropout: float = 0.0
     dtype: Any = jnp.float32
@@ -161,8 +178,7 @@ class TokenClassifier(nn.Module):
     @nn.compact
     def __call__(self, hidden, *, train: bool = False):
         x = nn.Dropout(self.dropout)(hidden, deterministic=not train)
-        out = dense(self.num_classes, ('embed', 'classes'), 'classifier',
-                    self.dtype, self.param_dtype)(x)
+        out = dense(self.num_classes, ('embed', 'classes'), 'classifier', self.dtype, self.param_dtype)(x)
         return out.astype(jnp.float32)
 
 
@@ -171,6 +187,7 @@ class SpanHead(nn.Module):
 
     Positions where `input_mask` is 0 get NEG_INF, so a softmax over T ignores padding.
     """
+
     dtype: Any = jnp.float32
     param_dtype: Any = jnp.float32
 
@@ -216,10 +233,16 @@ def bert_config_to_kwargs(hf_config: dict, pooler: bool = True) -> dict:
 
 class MaskedLM(nn.Module):
     """Encoder + MLM head tied to its token embedding (params: 'encoder', 'mlm')."""
+
     encoder: nn.Module
 
     @nn.compact
     def __call__(self, tokens, input_mask=None, *, train: bool = False):
         hidden = self.encoder(tokens, input_mask, train=train)
-        return MlmHead(self.encoder.layer_norm_epsilon, self.encoder.activation, self.encoder.dtype,
-                       self.encoder.param_dtype, name='mlm')(hidden, self.encoder.embedding_table())
+        return MlmHead(
+            self.encoder.layer_norm_epsilon,
+            self.encoder.activation,
+            self.encoder.dtype,
+            self.encoder.param_dtype,
+            name='mlm',
+        )(hidden, self.encoder.embedding_table())

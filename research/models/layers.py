@@ -26,6 +26,7 @@ def constrain(x, names):
 
 class LayerNorm(nn.Module):
     """LayerNorm with logically named parameters (BERT checkpoints use epsilon=1e-12)."""
+
     epsilon: float = 1e-6
     dtype: Dtype = jnp.float32
     param_dtype: Dtype = jnp.float32
@@ -33,13 +34,17 @@ class LayerNorm(nn.Module):
     @nn.compact
     def __call__(self, x):
         return nn.LayerNorm(
-            epsilon=self.epsilon, dtype=self.dtype, param_dtype=self.param_dtype,
+            epsilon=self.epsilon,
+            dtype=self.dtype,
+            param_dtype=self.param_dtype,
             scale_init=partitioned(nn.initializers.ones, ('embed',)),
-            bias_init=partitioned(nn.initializers.zeros, ('embed',)))(x)
+            bias_init=partitioned(nn.initializers.zeros, ('embed',)),
+        )(x)
 
 
 class Embed(nn.Module):
     """Token embedding table [V, D]; `attend` reuses it as the output projection."""
+
     vocab_size: int
     features: int
     dtype: Dtype = jnp.float32
@@ -47,16 +52,18 @@ class Embed(nn.Module):
 
     def setup(self):
         self.embedding = self.param(
-            'embedding', partitioned(init_normal, ('vocab', 'embed')),
-            (self.vocab_size, self.features), self.param_dtype)
+            'embedding',
+            partitioned(init_normal, ('vocab', 'embed')),
+            (self.vocab_size, self.features),
+            self.param_dtype,
+        )
 
     def __call__(self, ids):
         return jnp.take(self.embedding, ids, axis=0).astype(self.dtype)
 
     def attend(self, x):
         """x [..., D] -> logits [..., V]."""
-        return jnp.einsum('...d,vd->...v', x, self.embedding.astype(self.dtype),
-                          preferred_element_type=jnp.float32)
+        return jnp.einsum('...d,vd->...v', x, self.embedding.astype(self.dtype), preferred_element_type=jnp.float32)
 
 
 def rotary(x, positions, base: float = 10_000.0):
@@ -79,6 +86,7 @@ class Attention(nn.Module):
     In decode mode the module keeps `cached_key`/`cached_value` [B, S_max, H, K] in the
     'cache' collection; `decode_index` is the position the current tokens are written at.
     """
+
     num_heads: int
     dtype: Dtype = jnp.float32
     param_dtype: Dtype = jnp.float32
@@ -144,6 +152,7 @@ ACTIVATIONS = {
 
 class Mlp(nn.Module):
     """Position-wise feed-forward: D -> F (activation) -> D; see ACTIVATIONS."""
+
     mlp_dim: int
     dtype: Dtype = jnp.float32
     param_dtype: Dtype = jnp.float32
@@ -153,17 +162,27 @@ class Mlp(nn.Module):
     @nn.compact
     def __call__(self, x, *, train: bool = False):
         d = x.shape[-1]
-        h = nn.Dense(self.mlp_dim, dtype=self.dtype, param_dtype=self.param_dtype, name='wi',
-                     kernel_init=partitioned(init_normal, ('embed', 'mlp')),
-                     bias_init=partitioned(nn.initializers.zeros, ('mlp',)))(x)
+        h = nn.Dense(
+            self.mlp_dim,
+            dtype=self.dtype,
+            param_dtype=self.param_dtype,
+            name='wi',
+            kernel_init=partitioned(init_normal, ('embed', 'mlp')),
+            bias_init=partitioned(nn.initializers.zeros, ('mlp',)),
+        )(x)
         if self.activation not in ACTIVATIONS:
             raise ValueError(f'unknown activation {self.activation!r}; one of {sorted(ACTIVATIONS)}')
         h = ACTIVATIONS[self.activation](h)
         h = constrain(h, ('batch', 'length', 'mlp'))
         h = nn.Dropout(self.dropout)(h, deterministic=not train)
-        return nn.Dense(d, dtype=self.dtype, param_dtype=self.param_dtype, name='wo',
-                        kernel_init=partitioned(init_normal, ('mlp', 'embed')),
-                        bias_init=partitioned(nn.initializers.zeros, ('embed',)))(h)
+        return nn.Dense(
+            d,
+            dtype=self.dtype,
+            param_dtype=self.param_dtype,
+            name='wo',
+            kernel_init=partitioned(init_normal, ('mlp', 'embed')),
+            bias_init=partitioned(nn.initializers.zeros, ('embed',)),
+        )(h)
 
 
 class Block(nn.Module):
@@ -174,6 +193,7 @@ class Block(nn.Module):
     `mask` is the attention mask (see Attention); it is the last positional argument so
     that `nn.remat(Block, static_argnums=(3,))` keeps `train` static.
     """
+
     num_heads: int
     mlp_dim: int
     dtype: Dtype = jnp.float32
@@ -190,8 +210,15 @@ class Block(nn.Module):
     def __call__(self, x, positions, train: bool = False, decode_index=None, mask=None):
         kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
         drop = lambda y: nn.Dropout(self.dropout)(y, deterministic=not train)
-        attn = Attention(self.num_heads, dropout=self.dropout, causal=self.causal,
-                         use_rotary=self.use_rotary, decode=self.decode, name='attn', **kw)
+        attn = Attention(
+            self.num_heads,
+            dropout=self.dropout,
+            causal=self.causal,
+            use_rotary=self.use_rotary,
+            decode=self.decode,
+            name='attn',
+            **kw,
+        )
         mlp = Mlp(self.mlp_dim, dropout=self.dropout, activation=self.activation, name='mlp', **kw)
         ln1 = LayerNorm(self.layer_norm_epsilon, name='ln1', **kw)
         ln2 = LayerNorm(self.layer_norm_epsilon, name='ln2', **kw)

@@ -78,8 +78,10 @@ class Task(abc.ABC):
 
     def load_hf(self, path: str) -> dict:
         """Params (a prefix of the model's tree) from a Hugging Face checkpoint."""
-        raise ConfigError(f"task {self.name!r} with model.arch={self.config.model.arch!r} cannot load a "
-                          f"Hugging Face checkpoint (config.init_from='hf:…')")
+        raise ConfigError(
+            f'task {self.name!r} with model.arch={self.config.model.arch!r} cannot load a '
+            f"Hugging Face checkpoint (config.init_from='hf:…')"
+        )
 
     def encoder(self, vocab_size: int):
         """The sentence encoder inside the model (its params are params['encoder']), or None."""
@@ -88,12 +90,14 @@ class Task(abc.ABC):
     def examples(self, vocab, split: str) -> dict:
         """One labelled example per row: 'inputs', 'mask' [N, T], 'labels' [N] and, for word
         labels, 'position' [N] (the labelled piece). For probes and zero-shot similarity."""
-        raise ConfigError(f'task {self.name!r} has no labelled examples; probes and zero-shot '
-                          f'similarity need task classify or tag')
+        raise ConfigError(
+            f'task {self.name!r} has no labelled examples; probes and zero-shot similarity need task classify or tag'
+        )
 
     def class_names(self) -> list:
         """Names of the dataset's classes (config.data.label_key, a class-label feature)."""
         from research.data.classify import class_names
+
         return self.cached('class_names', lambda: class_names(self.config))
 
     def encode_text(self, vocab, text: str) -> list:
@@ -102,5 +106,4 @@ class Task(abc.ABC):
 
     def logits(self, model, params, inputs, mask):
         """Token logits [B, T, V] of a language model (decoder or masked), float32."""
-        raise ConfigError(f'task {self.name!r} has no token logits; zero-shot choice and cloze '
-                          f'need task lm or mlm')
+        raise ConfigError(f'task {self.name!r} has no token logits; zero-shot choice and cloze need task lm or mlm')

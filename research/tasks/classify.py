@@ -30,6 +30,7 @@ from research.text.words import WordTokenizer
 
 class TextClassifier(nn.Module):
     """Encoder -> pooled hidden state -> linear head (params: 'encoder', 'head')."""
+
     encoder: nn.Module
     num_classes: int
     pooling: str
@@ -38,16 +39,25 @@ class TextClassifier(nn.Module):
     @nn.compact
     def __call__(self, tokens, mask, *, train: bool = False):
         hidden = self.encoder(tokens, mask, train=train)
-        return SequenceClassifier(self.num_classes, self.pooling, self.dropout, name='head')(
-            hidden, mask, train=train)
+        return SequenceClassifier(self.num_classes, self.pooling, self.dropout, name='head')(hidden, mask, train=train)
 
 
 def build_encoder(config, vocab_size: int) -> Encoder:
     """The BERT-layout encoder of the 'bert' arch (params 'encoder'; HF checkpoints load into it)."""
     m = config.model
-    return Encoder(vocab_size, m.num_layers, m.d_model, m.num_heads, m.mlp_dim, m.max_len,
-                   dropout=m.dropout, remat=m.remat, dtype=jnp.dtype(m.dtype),
-                   param_dtype=jnp.dtype(m.param_dtype), name='encoder')
+    return Encoder(
+        vocab_size,
+        m.num_layers,
+        m.d_model,
+        m.num_heads,
+        m.mlp_dim,
+        m.max_len,
+        dropout=m.dropout,
+        remat=m.remat,
+        dtype=jnp.dtype(m.dtype),
+        param_dtype=jnp.dtype(m.param_dtype),
+        name='encoder',
+    )
 
 
 def encoder_flops_per_token(params, config, tied_output: bool = False) -> float:
@@ -74,8 +84,9 @@ class Classify(Task):
     def build_model(self, vocab_size: int):
         m, n = self.config.model, len(self.class_names())
         if m.arch == 'bag':
-            return BagOfEmbeddings(vocab_size, m.d_model, n, m.dropout, dtype=jnp.dtype(m.dtype),
-                                   param_dtype=jnp.dtype(m.param_dtype))
+            return BagOfEmbeddings(
+                vocab_size, m.d_model, n, m.dropout, dtype=jnp.dtype(m.dtype), param_dtype=jnp.dtype(m.param_dtype)
+            )
         return TextClassifier(build_encoder(self.config, vocab_size), n, m.pooling, m.dropout)
 
     def encoder(self, vocab_size: int):
@@ -105,10 +116,12 @@ class Classify(Task):
 
     def encode(self, vocab, split: str, train: bool) -> tuple[dict, collections.Counter]:
         """The split as arrays {'ids', 'mask', 'labels', …} in stored order, and its counts."""
+
         def make():
             stats = collections.Counter()
             encode, end = self.text_encoder(vocab)
             return encode_split(self.config, split, stats, encode=encode, end_id=end), stats
+
         return self.cached(('encode', split), make)
 
     def example_labels(self, arrays: dict) -> np.ndarray:
@@ -117,8 +130,12 @@ class Classify(Task):
 
     def train_arrays(self, vocab) -> dict:
         """The training split after data.train_class_fraction (what baselines learn from)."""
-        return self.cached('train_arrays', lambda: downsample(
-            self.config, self.encode(vocab, self.config.data.train_split, train=True)[0], self.class_names()))
+        return self.cached(
+            'train_arrays',
+            lambda: downsample(
+                self.config, self.encode(vocab, self.config.data.train_split, train=True)[0], self.class_names()
+            ),
+        )
 
     def train_subset(self, vocab) -> dict:
         """The training arrays, restricted to the k-shot subset when data.train_examples_per_class
@@ -126,8 +143,9 @@ class Classify(Task):
         d, arrays = self.config.data, self.train_arrays(vocab)
         if not d.train_examples_per_class:
             return arrays
-        keep = subset.k_per_class(self.example_labels(arrays), d.train_examples_per_class, d.subset_seed,
-                                  self.class_names())
+        keep = subset.k_per_class(
+            self.example_labels(arrays), d.train_examples_per_class, d.subset_seed, self.class_names()
+        )
         return {k: v[keep] for k, v in arrays.items()}
 
     def train_data(self, vocab, rows, state):
@@ -136,8 +154,15 @@ class Classify(Task):
         counts = np.bincount(labels[labels >= 0], minlength=len(self.class_names()))
         arrays = self.train_subset(vocab)
         inputs = {'inputs': arrays['ids'], 'mask': arrays['mask'], 'labels': arrays['labels']}
-        return ExampleIterator(inputs, class_weights(self.config, counts), self.config.batch_size, rows,
-                               d.seed, state, self.encode(vocab, d.train_split, train=True)[1])
+        return ExampleIterator(
+            inputs,
+            class_weights(self.config, counts),
+            self.config.batch_size,
+            rows,
+            d.seed,
+            state,
+            self.encode(vocab, d.train_split, train=True)[1],
+        )
 
     def eval_arrays(self, vocab, split):
         arrays, stats = self.encode(vocab, split, train=False)
@@ -146,8 +171,9 @@ class Classify(Task):
     def eval_batch(self, vocab, rows):
         labels = rows['labels']
         valid = rows['valid'].reshape((-1,) + (1,) * (labels.ndim - 1))
-        return dict(inputs=rows['inputs'], mask=rows['mask'], labels=labels,
-                    weights=((labels >= 0) & valid).astype(np.float32))
+        return dict(
+            inputs=rows['inputs'], mask=rows['mask'], labels=labels, weights=((labels >= 0) & valid).astype(np.float32)
+        )
 
     def examples(self, vocab, split):
         arrays = self.encode(vocab, split, train=False)[0]
@@ -165,8 +191,7 @@ class Classify(Task):
         Logits [..., C] with labels and weights [...]: one label per text, or per token
         (weight 0 where a token has none).
         """
-        logits = model.apply({'params': params}, batch['inputs'], batch['mask'], train=train,
-                             rngs={'dropout': rng})
+        logits = model.apply({'params': params}, batch['inputs'], batch['mask'], train=train, rngs={'dropout': rng})
         num_classes = logits.shape[-1]
         logits = logits.reshape(-1, num_classes)
         labels, w = jnp.maximum(batch['labels'].reshape(-1), 0), batch['weights'].reshape(-1)

@@ -21,6 +21,7 @@ from research.tasks.classify import Classify, build_encoder, encoder_flops_per_t
 
 class PairEncoder(nn.Module):
     """Two texts -> cosine of their pooled embeddings [B] (params: 'encoder')."""
+
     encoder: nn.Module
     pooling: str
 
@@ -29,13 +30,19 @@ class PairEncoder(nn.Module):
         def embed(tokens, mask):
             e = pool(self.encoder(tokens, mask, train=train), mask, self.pooling).astype(jnp.float32)
             return e / jnp.maximum(jnp.linalg.norm(e, axis=-1, keepdims=True), 1e-12)
+
         return jnp.sum(embed(tokens_a, mask_a) * embed(tokens_b, mask_b), axis=-1)
 
 
 def pair_arrays(arrays: dict, labels, rounds: int, seed: int) -> dict:
     a, b, same = subset.pairs(labels, rounds, seed)
-    return {'inputs_a': arrays['ids'][a], 'mask_a': arrays['mask'][a], 'inputs_b': arrays['ids'][b],
-            'mask_b': arrays['mask'][b], 'labels': same}
+    return {
+        'inputs_a': arrays['ids'][a],
+        'mask_a': arrays['mask'][a],
+        'inputs_b': arrays['ids'][b],
+        'mask_b': arrays['mask'][b],
+        'labels': same,
+    }
 
 
 class Contrastive(Classify):
@@ -53,13 +60,21 @@ class Contrastive(Classify):
         d = self.config.data
         arrays = self.train_subset(vocab)
         pairs = pair_arrays(arrays, self.example_labels(arrays), d.pair_rounds, d.subset_seed)
-        return ExampleIterator(pairs, np.ones(2, np.float32), self.config.batch_size, rows, d.seed, state,
-                               self.encode(vocab, d.train_split, train=True)[1])
+        return ExampleIterator(
+            pairs,
+            np.ones(2, np.float32),
+            self.config.batch_size,
+            rows,
+            d.seed,
+            state,
+            self.encode(vocab, d.train_split, train=True)[1],
+        )
 
     def eval_arrays(self, vocab, split):
         def make():
             arrays = self.encode(vocab, split, train=False)[0]
             return pair_arrays(arrays, self.example_labels(arrays), 1, self.config.data.seed)
+
         return self.cached(('pairs', split), make), self.encode(vocab, split, train=False)[1]
 
     def eval_batch(self, vocab, rows):
@@ -71,8 +86,15 @@ class Contrastive(Classify):
 
     def loss(self, model, params, batch, rng, train):
         """Squared error between the cosine and same-class (1) / different-class (0)."""
-        cos = model.apply({'params': params}, batch['inputs_a'], batch['mask_a'], batch['inputs_b'],
-                          batch['mask_b'], train=train, rngs={'dropout': rng})
+        cos = model.apply(
+            {'params': params},
+            batch['inputs_a'],
+            batch['mask_a'],
+            batch['inputs_b'],
+            batch['mask_b'],
+            train=train,
+            rngs={'dropout': rng},
+        )
         w, target = batch['weights'], batch['labels'].astype(jnp.float32)
         loss_sum = jnp.sum(w * (cos - target) ** 2)
         correct = jnp.sum(w * ((cos > 0.5) == (target > 0.5)))

@@ -35,10 +35,20 @@ class LanguageModel(Task):
     def build_model(self, vocab_size: int, decode: bool = False) -> Decoder:
         m = self.config.model
         return Decoder(
-            vocab_size=vocab_size, num_layers=m.num_layers, d_model=m.d_model,
-            num_heads=m.num_heads, mlp_dim=m.mlp_dim, max_len=m.max_len, positions=m.positions,
-            tie_embeddings=m.tie_embeddings, dropout=m.dropout, dtype=jnp.dtype(m.dtype),
-            param_dtype=jnp.dtype(m.param_dtype), remat=m.remat, decode=decode)
+            vocab_size=vocab_size,
+            num_layers=m.num_layers,
+            d_model=m.d_model,
+            num_heads=m.num_heads,
+            mlp_dim=m.mlp_dim,
+            max_len=m.max_len,
+            positions=m.positions,
+            tie_embeddings=m.tie_embeddings,
+            dropout=m.dropout,
+            dtype=jnp.dtype(m.dtype),
+            param_dtype=jnp.dtype(m.param_dtype),
+            remat=m.remat,
+            decode=decode,
+        )
 
     def dummy_inputs(self):
         return (jnp.zeros((1, self.config.data.seq_len), jnp.int32),)
@@ -87,8 +97,10 @@ class LanguageModel(Task):
         Matmul params exclude the learned position table and, when the output projection is
         untied, the input embedding (a lookup, not a matmul); a tied table counts once.
         """
-        sizes = {'/'.join(str(getattr(k, 'key', k)) for k in path): x.size
-                 for path, x in jax.tree_util.tree_leaves_with_path(params)}
+        sizes = {
+            '/'.join(str(getattr(k, 'key', k)) for k in path): x.size
+            for path, x in jax.tree_util.tree_leaves_with_path(params)
+        }
         n = sum(sizes.values()) - sizes.get('pos_embedding', 0)
         if not self.config.model.tie_embeddings:
             n -= sizes['embed/embedding']
@@ -103,8 +115,16 @@ class LanguageModel(Task):
         prompts = [encode_prompt(p, tokenizer, vocab) for p in s.prompts]
         if jax.process_count() > 1:  # decode on each host from a full local copy
             params = multihost_utils.process_allgather(params, tiled=True)
-        outs = sampling.generate(self.build_model(len(vocab), decode=True), params, prompts,
-                                 s.max_new_tokens, rng, s.temperature, s.top_k, eos_id=vocab_lib.EOS_ID)
+        outs = sampling.generate(
+            self.build_model(len(vocab), decode=True),
+            params,
+            prompts,
+            s.max_new_tokens,
+            rng,
+            s.temperature,
+            s.top_k,
+            eos_id=vocab_lib.EOS_ID,
+        )
         if jax.process_index() == 0:
             with open(os.path.join(workdir, 'samples.txt'), 'w') as f:
                 for prompt, out in zip(s.prompts, outs):

@@ -27,11 +27,23 @@ class MaskedLanguageModel(Task):
     def encoder(self, vocab_size: int) -> Encoder:
         m = self.config.model
         modern = m.arch == 'encoder'
-        return Encoder(vocab_size, m.num_layers, m.d_model, m.num_heads, m.mlp_dim, m.max_len,
-                       type_vocab_size=0 if modern else 2, positions='rotary' if modern else 'learned',
-                       pre_norm=modern, layer_norm_epsilon=1e-6 if modern else 1e-12,
-                       dropout=m.dropout, remat=m.remat, dtype=jnp.dtype(m.dtype),
-                       param_dtype=jnp.dtype(m.param_dtype), name='encoder')
+        return Encoder(
+            vocab_size,
+            m.num_layers,
+            m.d_model,
+            m.num_heads,
+            m.mlp_dim,
+            m.max_len,
+            type_vocab_size=0 if modern else 2,
+            positions='rotary' if modern else 'learned',
+            pre_norm=modern,
+            layer_norm_epsilon=1e-6 if modern else 1e-12,
+            dropout=m.dropout,
+            remat=m.remat,
+            dtype=jnp.dtype(m.dtype),
+            param_dtype=jnp.dtype(m.param_dtype),
+            name='encoder',
+        )
 
     def build_model(self, vocab_size: int) -> MaskedLM:
         return MaskedLM(self.encoder(vocab_size))
@@ -42,12 +54,18 @@ class MaskedLanguageModel(Task):
 
     def mask_args(self, vocab) -> dict:
         d = self.config.data
-        return dict(mask_id=vocab_lib.MASK_ID, vocab_size=len(vocab), num_special=len(vocab_lib.SPECIALS),
-                    rate=d.mask_rate, whole_word=d.whole_word)
+        return dict(
+            mask_id=vocab_lib.MASK_ID,
+            vocab_size=len(vocab),
+            num_special=len(vocab_lib.SPECIALS),
+            rate=d.mask_rate,
+            whole_word=d.whole_word,
+        )
 
     def train_data(self, vocab, rows, state):
-        return mlm_data.MaskedTrainIterator(lm_data.train_iterator(self.config, vocab, rows, state), rows,
-                                            self.config.data.seed, self.mask_args(vocab))
+        return mlm_data.MaskedTrainIterator(
+            lm_data.train_iterator(self.config, vocab, rows, state), rows, self.config.data.seed, self.mask_args(vocab)
+        )
 
     def eval_arrays(self, vocab, split):
         windows, stats = self.cached(('eval', split), lambda: lm_data.eval_windows(self.config, vocab, split))
@@ -60,8 +78,9 @@ class MaskedLanguageModel(Task):
     def loss(self, model, params, batch, rng, train):
         """Cross-entropy summed over the masked positions (weights), float32."""
         tokens = batch['inputs']
-        logits = model.apply({'params': params}, tokens, batch['targets'] != vocab_lib.PAD_ID,
-                             train=train, rngs={'dropout': rng})
+        logits = model.apply(
+            {'params': params}, tokens, batch['targets'] != vocab_lib.PAD_ID, train=train, rngs={'dropout': rng}
+        )
         w = batch['weights']
         loss_sum = jnp.sum(optax.softmax_cross_entropy_with_integer_labels(logits, batch['targets']) * w)
         correct = jnp.sum((jnp.argmax(logits, -1) == batch['targets']) * w)

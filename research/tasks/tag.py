@@ -30,6 +30,7 @@ from research.text.words import WordTokenizer
 
 class WordTagger(nn.Module):
     """Encoder -> per-token logits [B, T, classes] (params: 'encoder', 'head')."""
+
     encoder: nn.Module
     num_classes: int
     dropout: float
@@ -72,20 +73,28 @@ class Tag(Classify):
         def make():
             stats = collections.Counter()
             encode_words, cls_id, sep_id = word_encoder(self.config, vocab)
-            return encode_word_split(self.config, split, stats, encode_words=encode_words, cls_id=cls_id,
-                                     sep_id=sep_id, mode=mode), stats
+            return encode_word_split(
+                self.config, split, stats, encode_words=encode_words, cls_id=cls_id, sep_id=sep_id, mode=mode
+            ), stats
+
         return self.cached(('encode', split, mode), make)
 
     def example_labels(self, arrays):
         if 'example_labels' not in arrays:
-            raise ConfigError(f'{self.config.data.name!r} labels every word, not one target word per '
-                              f'example: k-shot subsets, probes and zero-shot similarity need one label per example')
+            raise ConfigError(
+                f'{self.config.data.name!r} labels every word, not one target word per '
+                f'example: k-shot subsets, probes and zero-shot similarity need one label per example'
+            )
         return arrays['example_labels']
 
     def examples(self, vocab, split):
         arrays = self.encode(vocab, split, train=False)[0]
-        return {'inputs': arrays['ids'], 'mask': arrays['mask'], 'labels': self.example_labels(arrays),
-                'position': np.argmax(arrays['labels'] >= 0, axis=1).astype(np.int32)}
+        return {
+            'inputs': arrays['ids'],
+            'mask': arrays['mask'],
+            'labels': self.example_labels(arrays),
+            'position': np.argmax(arrays['labels'] >= 0, axis=1).astype(np.int32),
+        }
 
     def baselines(self, vocab, split):
         """Majority, group most-frequent-label and stored-prediction accuracies (see module doc).

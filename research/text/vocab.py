@@ -13,8 +13,7 @@ from collections.abc import Iterable, Sequence
 SPECIALS = ('<pad>', '<unk>', '<bos>', '<eos>', '<mask>', '<cls>', '<sep>')
 PAD_ID, UNK_ID, BOS_ID, EOS_ID, MASK_ID, CLS_ID, SEP_ID = range(len(SPECIALS))
 
-_BUILD_HINT = ('build it with: python -m research.tools.build_vocab --dataset NAME '
-               '--split train --out {path}')
+_BUILD_HINT = 'build it with: python -m research.tools.build_vocab --dataset NAME --split train --out {path}'
 
 
 class Vocab:
@@ -30,8 +29,8 @@ class Vocab:
                 token containing a line break (it could not be saved).
         """
         tokens = tuple(tokens)
-        if tokens[:len(SPECIALS)] != SPECIALS:
-            raise ValueError(f'Vocab must start with {SPECIALS}, got {tokens[:len(SPECIALS)]}')
+        if tokens[: len(SPECIALS)] != SPECIALS:
+            raise ValueError(f'Vocab must start with {SPECIALS}, got {tokens[: len(SPECIALS)]}')
         ids = {}
         for i, tok in enumerate(tokens):
             problem = _token_problem(tok, ids)
@@ -42,8 +41,7 @@ class Vocab:
         self._ids = ids
 
     @classmethod
-    def build(cls, counts: collections.Counter, min_count: int = 1,
-              max_size: int | None = None) -> 'Vocab':
+    def build(cls, counts: collections.Counter, min_count: int = 1, max_size: int | None = None) -> 'Vocab':
         """Builds a vocabulary from token counts.
 
         Args:
@@ -59,8 +57,11 @@ class Vocab:
         if max_size is not None and max_size < len(SPECIALS):
             raise ValueError(f'max_size={max_size} is smaller than the {len(SPECIALS)} specials')
         specials = set(SPECIALS)
-        kept = [(tok, c) for tok, c in counts.items()
-                if c >= min_count and tok not in specials and not _token_problem(tok, {})]
+        kept = [
+            (tok, c)
+            for tok, c in counts.items()
+            if c >= min_count and tok not in specials and not _token_problem(tok, {})
+        ]
         kept.sort(key=lambda tc: (-tc[1], tc[0]))
         tokens = SPECIALS + tuple(tok for tok, _ in kept)
         if max_size is not None:
@@ -80,8 +81,7 @@ class Vocab:
             with open(path, 'rb') as f:
                 data = f.read()
         except FileNotFoundError as e:
-            raise FileNotFoundError(
-                f'Vocabulary file {path} not found; ' + _BUILD_HINT.format(path=path)) from e
+            raise FileNotFoundError(f'Vocabulary file {path} not found; ' + _BUILD_HINT.format(path=path)) from e
         lines = data.split(b'\n')
         if lines and lines[-1] == b'':
             lines.pop()  # The final line break.
@@ -92,16 +92,14 @@ class Vocab:
             except UnicodeDecodeError as e:
                 raise ValueError(f'{path}:{lineno}: not valid UTF-8 ({e})') from e
             if lineno <= len(SPECIALS) and tok != SPECIALS[lineno - 1]:
-                raise ValueError(f'{path}:{lineno}: expected special token '
-                                 f'{SPECIALS[lineno - 1]!r}, got {tok!r}')
+                raise ValueError(f'{path}:{lineno}: expected special token {SPECIALS[lineno - 1]!r}, got {tok!r}')
             problem = _token_problem(tok, ids)
             if problem:
                 raise ValueError(f'{path}:{lineno}: {problem}')
             ids[tok] = lineno - 1
             tokens.append(tok)
         if len(tokens) < len(SPECIALS):
-            raise ValueError(f'{path}:{len(tokens) + 1}: file ends before the special tokens '
-                             f'{SPECIALS} are complete')
+            raise ValueError(f'{path}:{len(tokens) + 1}: file ends before the special tokens {SPECIALS} are complete')
         return cls(tokens)
 
     def save(self, path: str | os.PathLike) -> None:

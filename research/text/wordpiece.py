@@ -30,18 +30,31 @@ from research.text import align
 
 SPECIALS = ('[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]')
 _SPECIAL_RE = re.compile('(' + '|'.join(re.escape(s) for s in SPECIALS) + ')')
-_CJK_RANGES = ((0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F),
-               (0x2B740, 0x2B81F), (0x2B920, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F))
+_CJK_RANGES = (
+    (0x4E00, 0x9FFF),
+    (0x3400, 0x4DBF),
+    (0x20000, 0x2A6DF),
+    (0x2A700, 0x2B73F),
+    (0x2B740, 0x2B81F),
+    (0x2B920, 0x2CEAF),
+    (0xF900, 0xFAFF),
+    (0x2F800, 0x2FA1F),
+)
 # Code point ranges (hex) whose class in `tokenizers` (Unicode 8.0) differs from Python's
 # unicodedata 14.0: plain (mostly marks and punctuation added after 8.0), or as given.
-_UNICODE8_EXCEPTIONS = tuple((int(lo, 16), int(hi or lo, 16), cls) for lo, hi, cls in re.findall(
-    r'(\w+)-?(\w*):?([a-z]*)', """
+_UNICODE8_EXCEPTIONS = tuple(
+    (int(lo, 16), int(hi or lo, 16), cls)
+    for lo, hi, cls in re.findall(
+        r'(\w+)-?(\w*):?([a-z]*)',
+        """
     61d 7fd 890-8e2 9fd-9fe a76 afa-aff b55 c04-c3c c77 c84 d00 d3b-d3c d81 eba 166d:punct
     1734:mark 180f 1885-1886 1abf-1ace 1b7d-1b7e 1df6-1dfb 2e43-2e5d a82c a8c5 a8ff a9bd
     10d24-10d27 10eab-10ead 10f46-10f89 11070-11074 110c2-110cd 111c9:punct 111cf 1123e
     1133b 11438-1145e 11660-1166c 116b9 1182f-1183b 1193b-11946 119d4-11aa2 11c30-11cb6
     11d31-11d47 11d90-11d97 11ef3-11ef8 11fff 12ff1-12ff2 13430-13438 16e97-16e9a 16f4f
-    16fe2-16fe4 1cf00-1cf46 1e000-1e02a 1e130-1e136 1e2ae-1e2ef 1e944-1e95f"""))
+    16fe2-16fe4 1cf00-1cf46 1e000-1e02a 1e130-1e136 1e2ae-1e2ef 1e944-1e95f""",
+    )
+)
 _EXCEPTION_STARTS = tuple(lo for lo, _, _ in _UNICODE8_EXCEPTIONS)
 
 
@@ -96,8 +109,13 @@ class WordPiece:
         object.__setattr__(self, '_max_len', max(len(t) for t in self.tokens))
 
     @classmethod
-    def load(cls, vocab_path: str | os.PathLike, lowercase: bool = True,
-             strip_accents: bool | None = None, max_chars_per_word: int = 100) -> 'WordPiece':
+    def load(
+        cls,
+        vocab_path: str | os.PathLike,
+        lowercase: bool = True,
+        strip_accents: bool | None = None,
+        max_chars_per_word: int = 100,
+    ) -> 'WordPiece':
         """Reads a BERT `vocab.txt` (UTF-8, one token per line, id = line number - 1).
 
         Raises:
@@ -118,14 +136,15 @@ class WordPiece:
             if not tok:
                 raise ValueError(f'{path}:{lineno}: empty line')
             if tok in seen:
-                raise ValueError(f'{path}:{lineno}: duplicate token {tok!r} (first on line '
-                                 f'{seen[tok]})')
+                raise ValueError(f'{path}:{lineno}: duplicate token {tok!r} (first on line {seen[tok]})')
             seen[tok] = lineno
         return cls(tuple(seen), lowercase, strip_accents, max_chars_per_word)
 
     def __repr__(self) -> str:
-        return (f'WordPiece(size={len(self)}, lowercase={self.lowercase}, strip_accents='
-                f'{self.strip_accents}, max_chars_per_word={self.max_chars_per_word})')
+        return (
+            f'WordPiece(size={len(self)}, lowercase={self.lowercase}, strip_accents='
+            f'{self.strip_accents}, max_chars_per_word={self.max_chars_per_word})'
+        )
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -146,8 +165,7 @@ class WordPiece:
         text = ''.join(chars)
         strip = self.lowercase if self.strip_accents is None else self.strip_accents
         if strip:
-            text = ''.join(c for c in unicodedata.normalize('NFD', text)
-                           if _char_class(c) != 'mark')
+            text = ''.join(c for c in unicodedata.normalize('NFD', text) if _char_class(c) != 'mark')
         if self.lowercase:
             text = ''.join(c.lower() for c in text)
         return text
@@ -192,8 +210,7 @@ class WordPiece:
 
     def encode(self, text: str, add_special_tokens: bool = True) -> list[int]:
         """Returns the token ids of `text`, wrapped in [CLS] ... [SEP] if add_special_tokens."""
-        ids = [self._ids[p] for ps in self.words_to_pieces(self.basic_tokenize(text))
-               for p in ps]
+        ids = [self._ids[p] for ps in self.words_to_pieces(self.basic_tokenize(text)) for p in ps]
         return [self.cls_id, *ids, self.sep_id] if add_special_tokens else ids
 
     def encode_words(self, words: list[str]) -> tuple[list[int], list[int]]:

@@ -23,8 +23,7 @@ from research.data import sources
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Parses the command line (argv without the program name)."""
-    parser = argparse.ArgumentParser(
-        prog='python -m research.tools.prepare_data', description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(prog='python -m research.tools.prepare_data', description=__doc__.split('\n')[0])
     which = parser.add_mutually_exclusive_group(required=True)
     which.add_argument('--dataset', help=f'a project dataset: {", ".join(sources.LOCAL_BUILDERS)}')
     which.add_argument('--builder', help='a python file defining a tfds.core.GeneratorBasedBuilder')
@@ -40,8 +39,11 @@ def builder_from_file(path: str, data_dir: str | None) -> tfds.core.DatasetBuild
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    classes = [c for c in vars(module).values() if inspect.isclass(c) and c.__module__ == module.__name__
-               and issubclass(c, tfds.core.GeneratorBasedBuilder)]
+    classes = [
+        c
+        for c in vars(module).values()
+        if inspect.isclass(c) and c.__module__ == module.__name__ and issubclass(c, tfds.core.GeneratorBasedBuilder)
+    ]
     if len(classes) != 1:
         raise ValueError(f'{path} defines {len(classes)} GeneratorBasedBuilder classes; it needs exactly one')
     return classes[0](data_dir=data_dir)
@@ -57,19 +59,27 @@ def main(argv: list[str] | None = None) -> int:
     """Runs the tool; returns the process exit status."""
     args = parse_args(argv)
     if args.dataset and not sources.is_local(args.dataset):
-        print(f'{args.dataset!r} is not a local dataset ({", ".join(sources.LOCAL_BUILDERS)}): '
-              f'public TFDS datasets need network access to download and prepare; a dataset of your '
-              f'own: --builder FILE.py')
+        print(
+            f'{args.dataset!r} is not a local dataset ({", ".join(sources.LOCAL_BUILDERS)}): '
+            f'public TFDS datasets need network access to download and prepare; a dataset of your '
+            f'own: --builder FILE.py'
+        )
         return 2
     try:
-        builder = (builder_from_file(args.builder, args.data_dir) if args.builder
-                   else sources.get_builder(args.dataset, args.data_dir))
+        builder = (
+            builder_from_file(args.builder, args.data_dir)
+            if args.builder
+            else sources.get_builder(args.dataset, args.data_dir)
+        )
         sizes = prepare(builder)
     except (FileNotFoundError, ValueError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
-    print(f'{builder.name} prepared in {builder.data_dir}: '
-          + ', '.join(f'{split}={n}' for split, n in sizes.items()) + f', total={sum(sizes.values())}')
+    print(
+        f'{builder.name} prepared in {builder.data_dir}: '
+        + ', '.join(f'{split}={n}' for split, n in sizes.items())
+        + f', total={sum(sizes.values())}'
+    )
     return 0
 
 
