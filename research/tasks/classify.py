@@ -43,8 +43,10 @@ class TextClassifier(nn.Module):
 
 
 def build_encoder(config, vocab_size: int) -> Encoder:
-    """The BERT-layout encoder of the 'bert' arch (params 'encoder'; HF checkpoints load into it)."""
+    """The encoder of model.arch (params 'encoder'): 'bert', the BERT layout (post-LN, learned
+    positions, token types; HF checkpoints load into it), or 'encoder' (pre-LN, rotary)."""
     m = config.model
+    modern = m.arch == 'encoder'
     return Encoder(
         vocab_size,
         m.num_layers,
@@ -52,6 +54,10 @@ def build_encoder(config, vocab_size: int) -> Encoder:
         m.num_heads,
         m.mlp_dim,
         m.max_len,
+        type_vocab_size=0 if modern else 2,
+        positions='rotary' if modern else 'learned',
+        pre_norm=modern,
+        layer_norm_epsilon=1e-6 if modern else 1e-12,
         dropout=m.dropout,
         remat=m.remat,
         dtype=jnp.dtype(m.dtype),
@@ -149,20 +155,17 @@ class Classify(Task):
         return {k: v[keep] for k, v in arrays.items()}
 
     def train_data(self, vocab, rows, state):
-        d = self.config.data
         labels = self.train_arrays(vocab)['labels']
         counts = np.bincount(labels[labels >= 0], minlength=len(self.class_names()))
         arrays = self.train_subset(vocab)
         inputs = {'inputs': arrays['ids'], 'mask': arrays['mask'], 'labels': arrays['labels']}
-        return ExampleIterator(
-            inputs,
-            class_weights(self.config, counts),
-            self.config.batch_size,
-            rows,
-            d.seed,
-            state,
-            self.encode(vocab, d.train_split, train=True)[1],
-        )
+        return self.iterator(inputs, class_weights(self.config, counts), vocab, rows, state)
+
+    def iterator(self, arrays: dict, weights, vocab, rows, state) -> ExampleIterator:
+        """Training batches of `arrays` in data.seed order; stats are the train split's."""
+        d = self.config.data
+        stats = self.encode(vocab, d.train_split, train=True)[1]
+        return ExampleIterator(arrays, weights, self.config.batch_size, rows, d.seed, state, stats)
 
     def eval_arrays(self, vocab, split):
         arrays, stats = self.encode(vocab, split, train=False)

@@ -14,7 +14,6 @@ import jax.numpy as jnp
 import numpy as np
 
 from research.data import subset
-from research.data.classify import ExampleIterator
 from research.models.encoder import pool
 from research.tasks.classify import Classify, build_encoder, encoder_flops_per_token
 
@@ -60,15 +59,7 @@ class Contrastive(Classify):
         d = self.config.data
         arrays = self.train_subset(vocab)
         pairs = pair_arrays(arrays, self.example_labels(arrays), d.pair_rounds, d.subset_seed)
-        return ExampleIterator(
-            pairs,
-            np.ones(2, np.float32),
-            self.config.batch_size,
-            rows,
-            d.seed,
-            state,
-            self.encode(vocab, d.train_split, train=True)[1],
-        )
+        return self.iterator(pairs, np.ones(2, np.float32), vocab, rows, state)
 
     def eval_arrays(self, vocab, split):
         def make():

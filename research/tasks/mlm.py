@@ -13,7 +13,7 @@ from research.data import lm as lm_data
 from research.data import mlm as mlm_data
 from research.models.encoder import Encoder, MaskedLM
 from research.tasks.base import Task
-from research.tasks.classify import encoder_flops_per_token
+from research.tasks.classify import build_encoder, encoder_flops_per_token
 from research.tasks.lm import LanguageModel
 from research.text import vocab as vocab_lib
 
@@ -25,25 +25,7 @@ class MaskedLanguageModel(Task):
     summarize = LanguageModel.summarize
 
     def encoder(self, vocab_size: int) -> Encoder:
-        m = self.config.model
-        modern = m.arch == 'encoder'
-        return Encoder(
-            vocab_size,
-            m.num_layers,
-            m.d_model,
-            m.num_heads,
-            m.mlp_dim,
-            m.max_len,
-            type_vocab_size=0 if modern else 2,
-            positions='rotary' if modern else 'learned',
-            pre_norm=modern,
-            layer_norm_epsilon=1e-6 if modern else 1e-12,
-            dropout=m.dropout,
-            remat=m.remat,
-            dtype=jnp.dtype(m.dtype),
-            param_dtype=jnp.dtype(m.param_dtype),
-            name='encoder',
-        )
+        return build_encoder(self.config, vocab_size)
 
     def build_model(self, vocab_size: int) -> MaskedLM:
         return MaskedLM(self.encoder(vocab_size))
