@@ -36,7 +36,7 @@ def main():
     config_lib.validate(config, jax.device_count())
     workdir = tempfile.mkdtemp()
     try:
-        run, state, _, _ = train.setup(config, workdir, lambda *_: None)
+        run, state, _, _ = train.setup(config, workdir, lambda *_: None, train=False)
         n = len(run.task.examples(run.vocab, config.data.eval_split)['labels'])
         print(
             f'{n} articles, seq_len {args.seq_len}, batch {args.batch}, {jax.device_count()} x '

@@ -332,6 +332,10 @@ def validate(config, num_devices: int, num_processes: int = 1):
         f"config.data.tokenizer={config.data.tokenizer!r}: use 'words' or 'wordpiece'",
     )
     need(
+        config.data.tokenizer == 'words' or config.task not in ('lm', 'mlm'),
+        f"config.data.tokenizer='wordpiece': task {config.task!r} reads a word vocabulary; use 'words'",
+    )
+    need(
         config.data.label_pieces in ('first', 'all'),
         f"config.data.label_pieces={config.data.label_pieces!r}: use 'first' or 'all'",
     )

@@ -4,7 +4,7 @@
 Runs every evaluator of the config (config.evals) once on the newest checkpoint in DIR or,
 when DIR has none, on the model config.init_from names (a workdir of ours or 'hf:PATH'), so a
 zero-shot number needs no training at all. Metrics are appended to DIR/metrics.jsonl and
-TensorBoard, merged into DIR/results.json, and printed.
+TensorBoard, written to DIR/results.json (replacing an older one), and printed.
 """
 
 import sys

@@ -310,9 +310,12 @@ def run_tpe(sweep, arg_keys, args, config_file, base_arg, log):
 
 
 def _num_devices() -> int:
-    import jax
-
-    return jax.device_count()
+    """The points' device count, asked of a short-lived process: this one stays alive while
+    the points run, and must not hold the accelerator (a TPU opens in one process only)."""
+    probe = subprocess.run(
+        [sys.executable, '-c', 'import jax; print(jax.device_count())'], capture_output=True, text=True, check=True
+    )
+    return int(probe.stdout.split()[-1])
 
 
 def main(argv=None) -> int:
@@ -361,8 +364,8 @@ def main(argv=None) -> int:
                 points = run_tpe(sweep, arg_keys, args, config_file, base_arg, log)
             else:
                 run_points(points, config_file, base_arg, args.workdir, args.launcher, log)
-    except config_lib.ConfigError as e:
-        print(f'error: {e}', file=sys.stderr)
+    except (config_lib.ConfigError, ValueError) as e:  # a bad sweep definition, before any point runs
+        print(f'error: {str(e).splitlines()[0]}', file=sys.stderr)
         return 2
     split, objective = report.get('split', ''), report.get('objective', '')
     if args.objective:  # a full metric name: its split and metric

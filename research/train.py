@@ -295,10 +295,12 @@ class Run:
         return state, step
 
 
-def setup(config, workdir: str, log=print):
-    """(run, state, start step, data position) for a validated config: everything training
-    and evaluation share. The state comes from the workdir's latest checkpoint,
-    config.resume, or a fresh init (then config.init_from)."""
+def setup(config, workdir: str, log=print, train: bool = True):
+    """(run, state, start step, training data or None) for a validated config: everything
+    training and evaluation share. The state comes from the workdir's latest checkpoint,
+    config.resume, or a fresh init (then config.init_from). Training data (when `train` and
+    steps remain) and evaluators are built before anything compiles: a missing dataset or a
+    k larger than a class fails in seconds."""
     mesh = sharding.make_mesh(config.mesh)
     task = tasks.get(config)
     vocab = task.load_vocab()
@@ -309,7 +311,9 @@ def setup(config, workdir: str, log=print):
         log(f'resumed from step {start} (data position {data_state})')
     init_rng, train_rng = jax.random.split(jax.random.key(config.seed))
     ctx = Context(config, task, vocab, model, mesh, jax.tree.map(lambda a: a.sharding, abstract.params), workdir, log)
-    # Evaluators come before the first compile: a k larger than a class fails in seconds.
+    data = None
+    if train and start < config.total_steps:
+        data = task.train_data(vocab, sharding.local_rows(config.batch_size), data_state)
     run = Run(
         config,
         task,
@@ -330,19 +334,18 @@ def setup(config, workdir: str, log=print):
         state = init_fn(init_rng)
         if config.init_from:
             state = _init_from(config, task, state, abstract, tx, log)
-    return run, state, start, data_state
+    return run, state, start, data
 
 
 def _finish(run: Run, step: int, final: dict) -> dict:
-    """results.json (merged into an existing one) and the loss curve; returns `final`."""
+    """results.json (this run's final metrics, replacing an older file: nothing stale is
+    left under a new step) and the loss curve; returns `final`."""
     run.mngr.wait_until_finished()
     run.mngr.close()
     if jax.process_index() == 0:
         path = os.path.join(run.workdir, 'results.json')
-        results = json.load(open(path)) if os.path.exists(path) else {}
-        results.update(final, step=step)
         with open(path + '.tmp', 'w') as f:
-            json.dump(results, f, indent=1, sort_keys=True)
+            json.dump({**final, 'step': step}, f, indent=1, sort_keys=True)
         os.replace(path + '.tmp', path)
         headline = run.headline()
         baseline = f'{headline.rpartition("/")[0]}/{run.task.baseline}' if headline and run.task.baseline else ''
@@ -369,12 +372,10 @@ def train_and_evaluate(config, workdir: str) -> dict:
     config_lib.validate(config, jax.device_count(), jax.process_count())
     if is_main:
         config_lib.save_config(config, workdir)
-    run, state, start, data_state = setup(config, workdir, log)
+    run, state, start, data = setup(config, workdir, log)
     step = start
     try:
         if start < config.total_steps:
-            # Data before the first compile: a missing dataset fails in seconds, not minutes.
-            data = run.task.train_data(run.vocab, sharding.local_rows(config.batch_size), data_state)
             if start == 0:
                 run.evaluate(state.params, 0, lambda ev: ev.every > 0)
             state, step = run.train(state, start, data)
@@ -394,5 +395,5 @@ def evaluate(config, workdir: str) -> dict:
     checkpoints = os.path.join(workdir, 'checkpoints')
     if not (os.path.isdir(checkpoints) and os.listdir(checkpoints) or config.init_from or config.resume):
         raise FileNotFoundError(f'nothing to evaluate: {workdir} has no checkpoint and config.init_from is empty')
-    run, state, step, _ = setup(config, workdir, log)
+    run, state, step, _ = setup(config, workdir, log, train=False)
     return _finish(run, step, run.evaluate(state.params, step))

@@ -116,9 +116,8 @@ def test_choice_join_is_exact_and_checked(bbc, tmp_path):
         assert ev.rows(context_ids, [cont])[0][1][-len(cont) :] == cont
     config.evals.ev.template = '{text} topic{label}'  # no space: the word fuses with the label
     ctx, _ = context(config, jax.devices()[:1], tmp_path)
-    [ev] = evaluators.build(ctx)
     with pytest.raises(ConfigError, match='context/continuation join'):
-        ev.parts(text)
+        evaluators.build(ctx)  # checked on the first example when built, before anything runs
 
 
 def test_context_is_cut_from_the_left(bbc, tmp_path):
@@ -184,6 +183,10 @@ def test_probe_and_in_context_seeds(bbc, tmp_path):
         (dict(type='probe', k='four'), 'config.evals.ev.k must be int'),
         (dict(type='zero_shot_cloze', template='{text} about it'), 'needs one [MASK] after {text}'),
         (dict(type='task', batch_size=12), 'config.evals.ev.batch_size=12 is not divisible by the 8'),
+        (dict(type='zero_shot_similarity', template='{label} or {label}'), 'has {label} 2 times; use it once'),
+        (dict(type='probe', split='train'), "split and train_split are both 'train'"),
+        (dict(type='zero_shot_similarity', pooling='target'), "pooling='target' reads the target word: task 'tag'"),
+        (dict(type='zero_shot_cloze'), 'cloze scoring needs a masked language model'),
     ],
 )
 def test_bad_evaluator_config_is_one_clear_error(bbc, entry, needle):
@@ -202,9 +205,29 @@ def test_k_larger_than_a_class_fails_before_running(bbc, tmp_path):
         evaluators.build(ctx)
 
 
-def test_evaluator_needs_the_right_model(bbc, tmp_path):
-    config = tiny_config(bbc, 'classify', 'bert')
-    config.evals.ev = dict(type='zero_shot_choice')
-    ctx, _ = context(config, jax.devices()[:1], tmp_path)
-    with pytest.raises(ConfigError, match='needs a decoder language model'):
-        evaluators.build(ctx)
+@pytest.mark.parametrize(
+    'task,arch,entry,needle',
+    [
+        ('lm', 'gpt', dict(type='zero_shot_choice', max_len=100), 'max_len=100 exceeds config.model.max_len=64'),
+        ('lm', 'gpt', dict(type='probe'), 'features of labelled examples need a sentence encoder'),
+        ('mlm', 'bert', dict(type='task'), "tokenizer='wordpiece': task 'mlm' reads a word vocabulary"),
+    ],
+)
+def test_an_evaluator_the_model_cannot_serve_is_a_config_error(bbc, task, arch, entry, needle):
+    config = tiny_config(bbc, task, arch)
+    config.evals.ev = entry
+    if task == 'mlm':
+        config.data.tokenizer = 'wordpiece'
+    with pytest.raises(ConfigError) as e:
+        validate(config, 8)
+    assert needle in str(e.value)
+
+
+def test_in_context_reports_the_demonstrations_it_kept(bbc, tmp_path):
+    config = tiny_config(bbc, 'lm', 'gpt')
+    config.evals.ev = dict(type='in_context', labels=WORDS, k=2, seeds=(0,), max_text_tokens=8, demo_tokens=4)
+    ctx, params = context(config, jax.devices()[:1], tmp_path)
+    [ev] = evaluators.build(ctx)
+    kept = ev.run(params)['test_19/ev/demonstrations']  # 10 demonstrations, 32 positions
+    demo = np.mean([len(d) for d in ev.demos[0]])
+    assert 1 <= kept < 10 and kept == pytest.approx((32 - 13) / demo, abs=1.5)

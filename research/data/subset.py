@@ -30,11 +30,12 @@ def pairs(labels, rounds: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.nd
     class (if there is one)."""
     labels = np.asarray(labels)
     rng = np.random.default_rng([seed, 4242])
+    members = {y: np.flatnonzero(labels == y) for y in np.unique(labels)}
+    others_of = {y: np.flatnonzero(labels != y) for y in members}
     a, b, same = [], [], []
     for _ in range(rounds):
         for i, y in enumerate(labels):
-            mates = np.flatnonzero((labels == y) & (np.arange(len(labels)) != i))
-            others = np.flatnonzero(labels != y)
+            mates, others = members[y][members[y] != i], others_of[y]
             a.append(i), b.append(int(rng.choice(mates)) if len(mates) else i), same.append(1)
             if len(others):
                 a.append(i), b.append(int(rng.choice(others))), same.append(0)

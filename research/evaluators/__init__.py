@@ -73,7 +73,7 @@ def check(config) -> dict:
                 )
             if known[key] is not None:
                 options[key] = check_type(f'config.evals.{name}.{key}', value, known[key])
-        cls.check(config, name, options)
+        cls.check(config, name, {**known, **options})  # checks see every option, defaults included
         checked[name] = (type_, options)
     return checked
 

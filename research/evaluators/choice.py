@@ -5,9 +5,10 @@ before {label} are the context, the label and what follows are the continuation,
 the sum of their log-probabilities (`accuracy`) and that sum divided by their number
 (`accuracy_norm`, length-normalised). The text is cut to `max_text_tokens` (0: no cut) and
 the context from the left so the sequence fits `max_len` (default data.seq_len) after the
-<eos> document separator. Context and continuation are tokenized on their own, and every
-example is checked to tokenize the same as one string (the join is exact), so the scored
-tokens are what the model would read.
+<eos> document separator -- the same context for every class (room for the longest
+continuation). Context and continuation are tokenized on their own, and every example is
+checked to tokenize the same as one string (the join is exact), so the scored tokens are
+what the model would read; the first example is checked when the evaluator is built.
 """
 
 import numpy as np
@@ -30,35 +31,40 @@ class Evaluator(common.Evaluator):
         **kw,
     ):
         super().__init__(ctx, name, **kw)
-        common.require_task(ctx, ('lm',), name, 'choice scoring needs a decoder language model')
         self.template, self.max_text_tokens = template, max_text_tokens
+        self.before, self.between, self.after = common.template_parts(template, '{text}', '{label}')
         self.max_len = max_len or ctx.config.data.seq_len
-        self.encode = common.text_encoder(ctx.config, ctx.vocab)
+        self.encode = common.word_encoder(ctx.config, ctx.vocab)
         texts = common.label_texts(ctx.task.class_names(), labels)
         if any(len(t) != 1 for t in texts):
             raise ConfigError(f'config.evals.{name}.labels: one verbalizer text per class')
         self.verbalizers = [t[0] for t in texts]
         self.scorer = common.LogProbScorer(ctx, self.max_len, self.batch_size)
+        self.texts, self.labels = common.labelled_texts(ctx.config, self.split)
+        self.rows(*self.parts(self.texts[0]))  # a bad join or a label that cannot fit fails now
 
     @classmethod
     def check(cls, config, name, options):
-        common.check_template(
-            options.get('template', '{text} {label}'), f'config.evals.{name}.template', ('text', 'label')
-        )
-        template = options.get('template', '')
-        if template and template.index('{text}') > template.index('{label}'):
+        template = options['template']
+        common.check_template(template, f'config.evals.{name}.template', ('text', 'label'))
+        if template.index('{text}') > template.index('{label}'):
             raise ConfigError(f'config.evals.{name}.template={template!r}: {{text}} must come before {{label}}')
+        common.require(config, name, config.task == 'lm', 'choice scoring needs a decoder language model (task lm)')
+        if options['max_len'] > config.model.max_len:
+            raise ConfigError(
+                f'config.evals.{name}.max_len={options["max_len"]} exceeds config.model.max_len='
+                f'{config.model.max_len} (positions the model does not have)'
+            )
 
     def parts(self, text: str) -> tuple[list, list]:
         """(context ids, [continuation ids per class]) of one example, the join checked."""
-        before, rest = self.template.split('{text}')
-        between, after = rest.split('{label}')
+        head, between = self.encode(self.before), self.encode(self.between)
         text_ids = self.encode(text)
-        context = self.encode(before) + text_ids[: self.max_text_tokens or None] + self.encode(between)
-        continuations = [self.encode(v + after) for v in self.verbalizers]
-        whole = self.encode(before) + text_ids + self.encode(between)
+        context = head + text_ids[: self.max_text_tokens or None] + between
+        continuations = [self.encode(v + self.after) for v in self.verbalizers]
         for verbalizer, cont in zip(self.verbalizers, continuations):
-            if self.encode(before + text + between + verbalizer + after) != whole + cont:
+            whole = self.encode(self.before + text + self.between + verbalizer + self.after)
+            if whole != head + text_ids + between + cont:
                 raise ConfigError(
                     f'template {self.template!r} with label {verbalizer!r} does not tokenize the '
                     f'same in parts and whole (the context/continuation join); put a space '
@@ -66,14 +72,21 @@ class Evaluator(common.Evaluator):
                 )
         return context, continuations
 
+    def room(self, continuations: list) -> int:
+        """Context tokens that fit beside <eos> and the longest continuation."""
+        room = self.max_len - max(len(c) for c in continuations)
+        if room < 0:
+            raise ConfigError(
+                f'a label continuation of {self.max_len - room} tokens does not fit max_len {self.max_len}'
+            )
+        return room
+
     def rows(self, context: list, continuations: list) -> list:
         """Scored rows: <eos> + context (cut from the left to fit) + continuation, shifted by one."""
+        context = context[max(0, len(context) - self.room(continuations)) :]
         rows = []
         for cont in continuations:
-            room = self.max_len - len(cont)  # max_len inputs: <eos> + context + continuation minus its last
-            if room < 0:
-                raise ConfigError(f'a label continuation of {len(cont)} tokens does not fit max_len {self.max_len}')
-            seq = [vocab_lib.EOS_ID] + context[max(0, len(context) - room) :] + cont
+            seq = [vocab_lib.EOS_ID] + context + cont
             rows.append((seq[:-1], seq[1:], [0.0] * (len(seq) - 1 - len(cont)) + [1.0] * len(cont)))
         return rows
 
@@ -85,7 +98,9 @@ class Evaluator(common.Evaluator):
         return sums, sums / lengths
 
     def run(self, params):
-        texts, labels = common.labelled_texts(self.ctx.config, self.split)
-        contexts, continuations = zip(*[self.parts(t) for t in texts])
+        contexts, continuations = zip(*[self.parts(t) for t in self.texts])
         summed, normalised = self.score(params, contexts, continuations)
-        return {**self.classification(labels, summed), **self.classification(labels, normalised, '_norm')}
+        return {
+            **self.classification(self.labels, summed),
+            **self.classification(self.labels, normalised, '_norm'),
+        }

@@ -1,9 +1,9 @@
-"""`zero_shot_cloze`: a masked LM fills in the label ("{text} This is about [MASK].").
+"""`zero_shot_cloze`: a masked LM fills in the label ("{text} this is about [MASK] .").
 
 Per example and class, the label's pieces replace the [MASK] slot as that many mask tokens,
 and the class scores the mean log-probability of its pieces at their positions (one piece:
-its log-probability). The text is cut so the whole row fits data.seq_len; a WordPiece
-vocabulary adds [CLS] … [SEP] around it, as in pretraining.
+its log-probability). The text is cut so the row fits data.seq_len with the longest label,
+so every class sees the same text.
 """
 
 from research.config import ConfigError
@@ -16,45 +16,40 @@ SLOT = '[MASK]'
 class Evaluator(common.Evaluator):
     def __init__(self, ctx, name, *, template: str = '{text} this is about [MASK] .', labels: tuple = (), **kw):
         super().__init__(ctx, name, **kw)
-        common.require_task(ctx, ('mlm',), name, 'cloze scoring needs a masked language model')
-        config, vocab = ctx.config, ctx.vocab
-        self.encode = common.text_encoder(config, vocab)
-        wordpiece = config.data.tokenizer == 'wordpiece'
-        self.mask_id = vocab.mask_id if wordpiece else vocab_lib.MASK_ID
-        self.wrap = ([vocab.cls_id], [vocab.sep_id]) if wordpiece else ([], [])
-        unk = vocab.unk_id if wordpiece else vocab_lib.UNK_ID
+        self.encode = common.word_encoder(ctx.config, ctx.vocab)
         self.template = template
+        before, between, after = common.template_parts(template, '{text}', SLOT)
+        self.head, self.between, self.tail = self.encode(before), self.encode(between), self.encode(after)
         self.label_ids = []
         for texts in common.label_texts(ctx.task.class_names(), labels):
             ids = self.encode(texts[0])
-            if len(texts) != 1 or not ids or unk in ids:
+            if len(texts) != 1 or not ids or vocab_lib.UNK_ID in ids:
                 raise ConfigError(
                     f'config.evals.{name}.labels: {texts} must be one text per class, made of '
                     f'known tokens (got ids {ids}); choose label words in the vocabulary'
                 )
             self.label_ids.append(ids)
-        self.scorer = common.LogProbScorer(ctx, config.data.seq_len, self.batch_size)
+        fixed = len(self.head) + len(self.between) + max(map(len, self.label_ids)) + len(self.tail)
+        self.room = ctx.config.data.seq_len - fixed
+        if self.room < 1:
+            raise ConfigError(f'config.evals.{name}.template {template!r} leaves no room for text in data.seq_len')
+        self.scorer = common.LogProbScorer(ctx, ctx.config.data.seq_len, self.batch_size)
+        self.texts, self.labels = common.labelled_texts(ctx.config, self.split)
 
     @classmethod
     def check(cls, config, name, options):
-        template = options.get('template', '{text} [MASK]')
-        where = f'config.evals.{name}.template'
+        template, where = options['template'], f'config.evals.{name}.template'
         common.check_template(template.replace(SLOT, ''), where, ('text',))
         if template.count(SLOT) != 1 or template.index('{text}') > template.index(SLOT):
             raise ConfigError(f'{where}={template!r} needs one {SLOT} after {{text}}')
+        common.require(config, name, config.task == 'mlm', 'cloze scoring needs a masked language model (task mlm)')
 
     def rows(self, text: str) -> list:
-        before, rest = self.template.split('{text}')
-        between, after = rest.split(SLOT)
-        head, tail = self.wrap[0] + self.encode(before), self.encode(after) + self.wrap[1]
-        text_ids = self.encode(text)
+        text_ids = self.encode(text)[: self.room]
+        start = len(self.head) + len(text_ids) + len(self.between)  # the first mask
         rows = []
         for label in self.label_ids:
-            room = self.ctx.config.data.seq_len - len(head) - len(self.encode(between)) - len(label) - len(tail)
-            if room < 0:
-                raise ConfigError(f'template {self.template!r} leaves no room for text in data.seq_len')
-            start = len(head) + min(room, len(text_ids)) + len(self.encode(between))
-            inputs = head + text_ids[:room] + self.encode(between) + [self.mask_id] * len(label) + tail
+            inputs = self.head + text_ids + self.between + [vocab_lib.MASK_ID] * len(label) + self.tail
             targets = list(inputs)
             targets[start : start + len(label)] = label
             weights = [0.0] * len(inputs)
@@ -63,7 +58,6 @@ class Evaluator(common.Evaluator):
         return rows
 
     def run(self, params):
-        texts, labels = common.labelled_texts(self.ctx.config, self.split)
-        rows = [row for text in texts for row in self.rows(text)]
-        scores = self.scorer(params, rows, desc=self.name).reshape(len(texts), -1)
-        return self.classification(labels, scores)
+        rows = [row for text in self.texts for row in self.rows(text)]
+        scores = self.scorer(params, rows, desc=self.name).reshape(len(self.texts), -1)
+        return self.classification(self.labels, scores)

@@ -18,7 +18,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import tqdm
-from jax.experimental import multihost_utils
 
 from research import metrics, plots, sharding
 from research.config import ConfigError
@@ -68,6 +67,8 @@ class Context:
         """Runs `jitted` (from `jit`) over every row of `arrays` in global batches of
         `batch_size`; returns its outputs for exactly those rows, in order."""
         n = len(next(iter(arrays.values())))
+        if n == 0:
+            raise ValueError(f'nothing to evaluate: no examples ({desc or "predict"})')
         outs = []
         bar = tqdm.tqdm(
             padded_batches(arrays, batch_size, sharding.local_rows(batch_size)),
@@ -146,7 +147,7 @@ def label_texts(class_names, labels=(), template: str = '{label}') -> list[list[
 
 
 def check_template(template: str, where: str, fields=('label',)):
-    """A template must contain every `{field}` and no other placeholder."""
+    """A template must contain every `{field}` exactly once and no other placeholder."""
     found = re.findall(r'{(\w*)}', template)
     unknown = sorted(set(found) - set(fields))
     if unknown:
@@ -154,26 +155,41 @@ def check_template(template: str, where: str, fields=('label',)):
     for field in fields:
         if field not in found:
             raise ConfigError(f'{where}={template!r} has no {{{field}}}; e.g. "This is about {{{field}}}."')
+        if found.count(field) > 1:
+            raise ConfigError(f'{where}={template!r} has {{{field}}} {found.count(field)} times; use it once')
+
+
+def template_parts(template: str, *slots) -> list:
+    """The literal pieces of a checked template around its slots, in order:
+    template_parts('{text} is about {label}.', '{text}', '{label}') -> ['', ' is about ', '.']."""
+    parts, rest = [], template
+    for slot in slots:
+        head, _, rest = rest.partition(slot)
+        parts.append(head)
+    return parts + [rest]
 
 
 def fingerprint(params) -> str:
-    """sha256 of a parameter tree's paths and values: the model part of feature-cache keys."""
+    """sha256 of a parameter tree's paths, shapes, dtypes and values: the model part of
+    feature-cache keys (single-process runs: every leaf is on this host)."""
     h = hashlib.sha256()
     for path, x in jax.tree_util.tree_leaves_with_path(params):
-        if not getattr(x, 'is_fully_addressable', True):
-            x = multihost_utils.process_allgather(x, tiled=True)
-        h.update(jax.tree_util.keystr(path).encode())
-        h.update(np.ascontiguousarray(jax.device_get(x)).tobytes())
+        value = np.ascontiguousarray(jax.device_get(x))
+        h.update(f'{jax.tree_util.keystr(path)} {value.shape} {value.dtype}'.encode())
+        h.update(value.tobytes())
     return h.hexdigest()
 
 
 class Features:
     """Pooled encoder features of a split's labelled examples, cached on disk.
 
-    The cache file is keyed by the encoder's parameter fingerprint, the dataset, split,
-    tokenizer/vocab, pooling and max length, so a changed model or setting never reads
-    stale features; it holds the rows computed so far (a k-shot probe needs only a few
-    training rows) and grows as more are asked for. Single-process runs only.
+    The cache file is keyed by the encoder's parameter fingerprint, the model and data
+    settings that shape an example (task, model section, dataset, split, text/label keys,
+    tokenizer, vocab, casing, numbers, max length) and the pooling, so a changed model or
+    setting never reads stale features; it holds the rows computed so far (a k-shot probe
+    needs only a few training rows) and grows as more are asked for. Multi-process runs
+    compute without the cache: every process must make the same jitted calls, and hosts
+    may not share a disk.
     """
 
     def __init__(self, ctx: Context, pooling: str, batch_size: int, cache_dir: str = ''):
@@ -196,22 +212,27 @@ class Features:
 
         self._embed = ctx.jit(embed)
 
+    def key(self, params) -> str:
+        """The cache key of these params (a fingerprint), or '' when the cache is off."""
+        return fingerprint(params['encoder']) if jax.process_count() == 1 else ''
+
     def _path(self, model_key: str, split: str) -> str:
-        d = self.ctx.config.data
-        key = repr(
-            (
-                model_key,
-                d.name,
-                d.data_dir,
-                split,
-                d.text_key,
-                d.tokenizer,
-                d.vocab_path,
-                d.lowercase,
-                d.seq_len,
-                self.pooling,
-            )
+        c, d = self.ctx.config, self.ctx.config.data
+        fields = (
+            'name',
+            'data_dir',
+            'text_key',
+            'label_key',
+            'tokenizer',
+            'vocab_path',
+            'lowercase',
+            'normalize_numbers',
+            'seq_len',
+            'label_pieces',
+            'train_class_fraction',
+            'seed',
         )
+        key = repr((model_key, c.task, sorted(c.model.to_dict().items()), [d[f] for f in fields], split, self.pooling))
         return os.path.join(self.cache_dir, hashlib.sha256(key.encode()).hexdigest()[:24] + '.npz')
 
     def of_texts(self, params, texts) -> np.ndarray:
@@ -232,10 +253,9 @@ class Features:
             raise ConfigError("pooling='target' needs target-word examples (task tag)")
         n = len(examples['labels'])
         rows = np.arange(n) if rows is None else np.asarray(rows)
-        # One process only: every process must run the same jitted calls, and hosts may not
-        # share a disk, so multi-host runs always compute.
-        cached = jax.process_count() == 1
-        path = self._path(model_key or fingerprint(params['encoder']), split) if cached else ''
+        model_key = self.key(params) if model_key is None else model_key
+        cached = bool(model_key)
+        path = self._path(model_key, split) if cached else ''
         have = dict(np.load(path)) if cached and os.path.exists(path) else {'rows': np.zeros(0, np.int64)}
         missing = np.setdiff1d(rows, have['rows'])
         if len(missing):
@@ -249,7 +269,7 @@ class Features:
             }
             if cached:
                 os.makedirs(self.cache_dir, exist_ok=True)
-                tmp = path + '.tmp.npz'
+                tmp = f'{path}.{os.getpid()}.tmp.npz'  # processes sharing the cache never clash
                 np.savez(tmp, **have)
                 os.replace(tmp, path)  # readers never see a half-written file
         where = {r: i for i, r in enumerate(have['rows'].tolist())}
@@ -273,15 +293,46 @@ def labelled_texts(config, split: str):
     return read(config, split)
 
 
-def require_task(ctx: Context, tasks: tuple, name: str, why: str):
-    if ctx.config.task not in tasks:
-        raise ConfigError(f'config.evals.{name}: {why} (config.task in {tasks}), got config.task={ctx.config.task!r}')
+def require(config, name: str, ok: bool, why: str):
+    """A ConfigError for evaluator `name` when the config's task/model cannot serve it."""
+    if not ok:
+        raise ConfigError(
+            f'config.evals.{name}: {why}; got config.task={config.task!r}, model.arch={config.model.arch!r}'
+        )
 
 
-def text_encoder(config, vocab):
-    """text -> ids without special tokens, for the task's tokenizer (words or WordPiece)."""
-    if config.data.tokenizer == 'wordpiece':
-        return lambda text: vocab.encode(text, add_special_tokens=False)
+SENTENCE_ENCODER_TASKS = ('classify', 'tag', 'contrastive')  # with model.arch 'bert'
+
+
+def check_encoder_options(config, name: str, options: dict):
+    """Options of the evaluators that read pooled features of labelled examples."""
+    require(
+        config,
+        name,
+        config.task in SENTENCE_ENCODER_TASKS and config.model.arch == 'bert',
+        f"features of labelled examples need a sentence encoder (task in {SENTENCE_ENCODER_TASKS}, model.arch 'bert')",
+    )
+    check_pooling(options['pooling'], f'config.evals.{name}.pooling')
+    require(
+        config,
+        name,
+        options['pooling'] != 'target' or config.task == 'tag',
+        "pooling='target' reads the target word: task 'tag'",
+    )
+
+
+def check_disjoint(config, name: str, options: dict):
+    """Examples drawn from the training split must not be scored on it too."""
+    split, train = options['split'] or config.data.eval_split, options['train_split'] or config.data.train_split
+    if split == train:
+        raise ConfigError(
+            f'config.evals.{name}: split and train_split are both {split!r}; an example could '
+            f'be its own training example or demonstration'
+        )
+
+
+def word_encoder(config, vocab):
+    """text -> word ids (no special tokens): the tokenization of the LM and MLM tasks."""
     from research.text.words import WordTokenizer
 
     tokenizer = WordTokenizer(config.data.lowercase, config.data.normalize_numbers)

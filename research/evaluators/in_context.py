@@ -3,9 +3,10 @@
 For each seed, k demonstrations per class are drawn from the training split (balanced;
 research/data/subset.py) and shuffled; each is the template filled with its text (cut to
 `demo_tokens`) and its label, and they precede the example's own prompt. When the whole
-context is too long it is cut from the left (the earliest demonstrations go first).
-Reports mean and standard deviation over seeds of accuracy and macro-F1, summed and
-length-normalised (`_norm`).
+context is too long it is cut from the left, so the earliest demonstrations go first: the
+metric `demonstrations` is the mean number of whole demonstrations the model saw, next to
+k * classes asked for. Reports mean and standard deviation over seeds of accuracy and
+macro-F1, summed and length-normalised (`_norm`).
 """
 
 import numpy as np
@@ -31,26 +32,33 @@ class Evaluator(choice.Evaluator):
     @classmethod
     def check(cls, config, name, options):
         super().check(config, name, options)
-        if options.get('k', 1) < 1 or not options.get('seeds', (0,)):
+        if options['k'] < 1 or not options['seeds']:
             raise ConfigError(f'config.evals.{name}: k must be >= 1 and seeds non-empty')
+        common.check_disjoint(config, name, options)
 
     def demo(self, text: str, label: int) -> list:
         """One demonstration's ids: the template with its text (cut) and its label."""
-        before, rest = self.template.split('{text}')
-        between, after = rest.split('{label}')
         return (
-            self.encode(before)
+            self.encode(self.before)
             + self.encode(text)[: self.demo_tokens]
-            + self.encode(between)
-            + self.encode(self.verbalizers[label] + after)
+            + self.encode(self.between)
+            + self.encode(self.verbalizers[label] + self.after)
         )
 
     def run(self, params):
-        texts, labels = common.labelled_texts(self.ctx.config, self.split)
-        contexts, continuations = zip(*[self.parts(t) for t in texts])
-        results = []
+        contexts, continuations = zip(*[self.parts(t) for t in self.texts])
+        results, kept = [], []
         for demos in self.demos:
             prefix = [i for d in demos for i in d]
+            starts = np.cumsum([0] + [len(d) for d in demos[:-1]])  # where each demonstration begins
+            for context, conts in zip(contexts, continuations):
+                cut = max(0, len(prefix) + len(context) - self.room(conts))
+                kept.append(int(np.sum(starts >= cut)))
             summed, normalised = self.score(params, [prefix + c for c in contexts], continuations)
-            results.append({**self.classification(labels, summed), **self.classification(labels, normalised, '_norm')})
-        return common.mean_and_std(results, self.prefix)
+            results.append(
+                {
+                    **self.classification(self.labels, summed),
+                    **self.classification(self.labels, normalised, '_norm'),
+                }
+            )
+        return {**common.mean_and_std(results, self.prefix), f'{self.prefix}demonstrations': float(np.mean(kept))}

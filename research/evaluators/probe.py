@@ -68,16 +68,17 @@ class Evaluator(common.Evaluator):
     @classmethod
     def check(cls, config, name, options):
         where = f'config.evals.{name}'
-        if options.get('k', 4) < 1:
+        if options['k'] < 1:
             raise ConfigError(f'{where}.k={options["k"]} must be >= 1 (examples per class)')
-        if not options.get('seeds', (0,)):
+        if not options['seeds']:
             raise ConfigError(f'{where}.seeds is empty; give at least one seed')
-        if options.get('l2', 1e-3) < 0:
+        if options['l2'] < 0:
             raise ConfigError(f'{where}.l2={options["l2"]} must be >= 0')
-        common.check_pooling(options.get('pooling', ''), f'{where}.pooling')
+        common.check_encoder_options(config, name, options)
+        common.check_disjoint(config, name, options)
 
     def run(self, params):
-        key = common.fingerprint(params['encoder'])
+        key = self.features.key(params)
         rows = np.unique(np.concatenate(self.subsets))
         train = dict(zip(rows.tolist(), common.normalize(self.features(params, self.train_split, rows, key))))
         test = common.normalize(self.features(params, self.split, model_key=key))

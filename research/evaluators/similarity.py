@@ -27,8 +27,8 @@ class Evaluator(common.Evaluator):
 
     @classmethod
     def check(cls, config, name, options):
-        common.check_template(options.get('template', '{label}'), f'config.evals.{name}.template')
-        common.check_pooling(options.get('pooling', ''), f'config.evals.{name}.pooling')
+        common.check_template(options['template'], f'config.evals.{name}.template')
+        common.check_encoder_options(config, name, options)
 
     def class_embeddings(self, params) -> np.ndarray:
         """[C, D]: per class, the normalised mean of its texts' normalised embeddings."""
@@ -39,5 +39,6 @@ class Evaluator(common.Evaluator):
 
     def run(self, params):
         examples = self.ctx.task.examples(self.ctx.vocab, self.split)
-        scores = common.normalize(self.features(params, self.split)) @ self.class_embeddings(params).T
+        features = self.features(params, self.split, model_key=self.features.key(params))
+        scores = common.normalize(features) @ self.class_embeddings(params).T
         return self.classification(examples['labels'], scores)

@@ -155,9 +155,9 @@ class Classify(Task):
         return {k: v[keep] for k, v in arrays.items()}
 
     def train_data(self, vocab, rows, state):
-        labels = self.train_arrays(vocab)['labels']
-        counts = np.bincount(labels[labels >= 0], minlength=len(self.class_names()))
         arrays = self.train_subset(vocab)
+        labels = arrays['labels']  # class weights count what is trained on (a k-shot subset is balanced)
+        counts = np.bincount(labels[labels >= 0], minlength=len(self.class_names()))
         inputs = {'inputs': arrays['ids'], 'mask': arrays['mask'], 'labels': arrays['labels']}
         return self.iterator(inputs, class_weights(self.config, counts), vocab, rows, state)
 
@@ -178,8 +178,15 @@ class Classify(Task):
             inputs=rows['inputs'], mask=rows['mask'], labels=labels, weights=((labels >= 0) & valid).astype(np.float32)
         )
 
+    def example_arrays(self, vocab, split: str) -> dict:
+        """A split's encoded arrays; the training split as trained on (after train_class_fraction),
+        so a probe draws its k-shot examples from what k-shot fine-tuning draws from."""
+        return (
+            self.train_arrays(vocab) if split == self.config.data.train_split else self.encode(vocab, split, False)[0]
+        )
+
     def examples(self, vocab, split):
-        arrays = self.encode(vocab, split, train=False)[0]
+        arrays = self.example_arrays(vocab, split)
         return {'inputs': arrays['ids'], 'mask': arrays['mask'], 'labels': self.example_labels(arrays)}
 
     def baselines(self, vocab, split):

@@ -88,7 +88,7 @@ class Tag(Classify):
         return arrays['example_labels']
 
     def examples(self, vocab, split):
-        arrays = self.encode(vocab, split, train=False)[0]
+        arrays = self.example_arrays(vocab, split)  # the first labelled piece is the target in either mode
         return {
             'inputs': arrays['ids'],
             'mask': arrays['mask'],
