@@ -101,7 +101,7 @@ def get_config(arg=''):
         c.task = 'contrastive'
         c.data.train_examples_per_class, c.data.pair_rounds = a.k, 20
         c.batch_size = 16
-        c.total_steps = max(4, min(math.ceil(2 * 20 * 5 * a.k / c.batch_size), 12 if a.runlocal else 100))
+        c.total_steps = max(4, min(math.ceil(2 * 20 * 5 * a.k / c.batch_size), 6 if a.runlocal else 100))
         c.optim.update(lr=2e-5, warmup_steps=c.total_steps // 10)
         c.evals.probe = dict(probe, seeds=(a.seed,))  # the probe on the tuned encoder, same k-shot draw
     elif a.method == 'finetune':
@@ -116,7 +116,7 @@ def get_config(arg=''):
     elif a.method == 'full':
         c.evals.task = dict(type='task')
         if a.runlocal:
-            c.total_steps, c.optim.warmup_steps = 10, 2
+            c.total_steps, c.optim.warmup_steps = 6, 1
     else:
         raise ValueError(f'unknown method {a.method!r}')
     return c
@@ -124,26 +124,31 @@ def get_config(arg=''):
 
 def get_sweep(arg=''):
     """The points, in an order that trains the pretrained models first. The sweep's own
-    argument (`runlocal`) reaches every point's get_config too."""
+    argument (`runlocal`: fewer points, each shorter) reaches every point's get_config too."""
     a = parse_arg(arg, runlocal=False)
-    seeds = (0, 1) if a.runlocal else (0, 1, 2)
-    ks = (1, 4) if a.runlocal else (1, 4, 16, 64)
     cache = {'evals.probe.cache_dir': '{sweep}/features'}  # MiniLM features shared across points
     mlm, gpt = dict(init_from='{sweep}/pretrain=mlm'), dict(init_from='{sweep}/pretrain=gpt')
     points = [dict(pretrain='gpt'), dict(pretrain='mlm'), dict(model='minilm', method='zero_shot')]
+    if a.runlocal:
+        return (
+            points
+            + [dict(model='minilm', method='probe', k=k, **cache) for k in (1, 4)]
+            + product(model=['minilm'], method=['finetune'], k=[4], seed=[0, 1])
+            + [dict(model='minilm', method='contrastive', k=4, seed=0), dict(model='minilm', method='full', seed=0)]
+            + [dict(model='mlm', method='cloze', **mlm), dict(model='mlm', method='probe', k=4, **mlm)]
+            + [dict(model='mlm', method='finetune', k=4, seed=0, **mlm)]
+            + [dict(model='gpt', method='zero_shot', **gpt), dict(model='gpt', method='in_context', k=1, **gpt)]
+            + product(model=['bag'], method=['full'], seed=[0, 1])
+        )
+    seeds, ks = (0, 1, 2), (1, 4, 16, 64)
     points += [dict(model='minilm', method='probe', k=k, **cache) for k in ks]
     points += product(model=['minilm'], method=['finetune'], k=ks, seed=seeds)
-    points += product(
-        model=['minilm'],
-        method=['contrastive'],
-        k=(4,) if a.runlocal else (4, 16),
-        seed=seeds[:1] if a.runlocal else seeds,
-    )
-    points += product(model=['minilm'], method=['full'], seed=seeds[:1] if a.runlocal else seeds)
+    points += product(model=['minilm'], method=['contrastive'], k=(4, 16), seed=seeds)
+    points += product(model=['minilm'], method=['full'], seed=seeds)
     points += [dict(model='mlm', method='cloze', **mlm)]
     points += [dict(model='mlm', method='probe', k=k, **mlm) for k in ks]
     points += [dict(p, **mlm) for p in product(model=['mlm'], method=['finetune'], k=ks, seed=seeds)]
     points += [dict(model='gpt', method='zero_shot', **gpt)]
-    points += [dict(model='gpt', method='in_context', k=k, **gpt) for k in ((1,) if a.runlocal else (1, 4))]
+    points += [dict(model='gpt', method='in_context', k=k, **gpt) for k in (1, 4)]
     points += product(model=['bag'], method=['full'], seed=seeds)
     return points
