@@ -27,6 +27,7 @@ import itertools
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 import time
@@ -222,6 +223,8 @@ def run_local(command: list, point_dir: str) -> bool:
         os.remove(error_path)
     start = time.time()
     proc = subprocess.run(command, stderr=subprocess.PIPE, text=True)
+    with open(os.path.join(point_dir, 'stderr.txt'), 'w') as f:  # warnings and tracebacks, kept
+        f.write(proc.stderr)
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     if proc.returncode == 0:
         with open(os.path.join(point_dir, 'point.json'), 'r+') as f:
@@ -242,18 +245,14 @@ def launch(point: Point, command: list, point_dir: str, launcher: str, log) -> b
         json.dump(
             {'name': point.name, 'args': point.args, 'overrides': point.overrides, 'command': command}, f, indent=1
         )
-    shell = ' '.join(_quote(c) for c in command)
+    shell, q = shlex.join(command), shlex.quote
     if launcher == 'slurm':
-        log(f'sbatch --job-name {_quote(point.name)} --output {_quote(point_dir)}/slurm-%j.out --wrap {_quote(shell)}')
+        log(f'sbatch --job-name {q(point.name)} --output {q(point_dir)}/slurm-%j.out --wrap {q(shell)}')
         return None
     if launcher == 'tpu_vm':
-        log(f'gcloud compute tpus tpu-vm ssh "$TPU_NAME" --worker=all --command {_quote("cd wordlab && " + shell)}')
+        log(f'gcloud compute tpus tpu-vm ssh "$TPU_NAME" --worker=all --command {q("cd wordlab && " + shell)}')
         return None
     return run_local(command, point_dir)
-
-
-def _quote(s: str) -> str:
-    return s if re.fullmatch(r'[\w@%+=:,./-]+', s) else "'" + s.replace("'", "'\\''") + "'"
 
 
 def run_points(points, config_file, base_arg, sweep_dir, launcher, log):
@@ -354,11 +353,7 @@ def main(argv=None) -> int:
             check_points(points, config_file, base_arg, _num_devices())
             if args.dry_run:
                 for pt in points:
-                    log(
-                        ' '.join(
-                            _quote(c) for c in pt.command(config_file, base_arg, os.path.join(args.workdir, pt.name))
-                        )
-                    )
+                    log(shlex.join(pt.command(config_file, base_arg, os.path.join(args.workdir, pt.name))))
                 return 0
             if args.search:
                 points = run_tpe(sweep, arg_keys, args, config_file, base_arg, log)

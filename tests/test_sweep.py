@@ -108,6 +108,13 @@ def test_dry_run_prints_one_command_per_point(bbc, tmp_path, capsys):
     assert lines[0].endswith(f'--config {exp}:lr=0.1,seed=3 --workdir {tmp_path}/s/lr=0.1,seed=3')
     assert lines[1].endswith(f'--workdir {tmp_path}/s/lr=0.3,optim.b1=0.8 --config.optim.b1=0.8')
     assert not (tmp_path / 's').exists()
+    # A cluster launcher hands points off: one submit command each, nothing run here.
+    assert sweep.main(['--config', exp, '--workdir', str(tmp_path / 's'), '--launcher', 'slurm', '--only', '0.3']) == 0
+    out = capsys.readouterr().out
+    assert 'sbatch --job-name lr=0.3,optim.b1=0.8 --output ' in out and "--wrap '" in out
+    assert "--config.optim.b1=0.8'" in out and not os.path.exists(
+        tmp_path / 's' / 'lr=0.3,optim.b1=0.8' / 'results.json'
+    )
 
 
 def test_space_helpers():
