@@ -7,7 +7,9 @@ the mean ± standard deviation over the points of the row (n of them) -- or, for
 whose evaluator averaged several seeds itself (a probe), that evaluator's own mean ± std.
 
 Writes DIR/results.csv (one line per point: axes, status, error, every metric),
-DIR/results.md (the grouped table; the best row on the objective marked ★) and
+DIR/results.md (the grouped table; the best row on the objective marked ★; with a pivot
+axis, also the objective with one column per value of that axis: the comparison at a
+glance) and
 DIR/plot_<axis>.png for every numeric axis with at least 2 values (the objective against
 that axis, error bars over seeds; rows without the axis drawn as horizontal lines).
 """
@@ -96,8 +98,10 @@ def write(
     seed_axis: str = 'seed',
     split: str = '',
     direction: str = 'maximize',
+    pivot: str = '',
 ) -> list:
-    """Writes results.csv, results.md and the plots; returns their paths."""
+    """Writes results.csv, results.md (with `pivot`: also the objective as a table with one
+    column per value of that axis) and the plots; returns their paths."""
     rows = collect(sweep_dir, points)
     axes = list(dict.fromkeys(k for r in rows for k in r['axes']))
     metrics = sorted({m for r in rows for m in r['metrics']})
@@ -142,6 +146,8 @@ def write(
         cells = [str(g['axes'].get(a, '')) for a in group_axes] + [g['split'], g['evaluator']]
         cells += [_cell(*summary(g['entries'], leaf), percent(leaf)) for leaf in leaves]
         lines.append('| ' + ' | '.join(cells + ['★' if g is best else '']) + ' |')
+    if pivot:
+        lines += ['', *pivot_table(candidates, pivot, objective, [a for a in group_axes if a != pivot], split)]
     failed = [r for r in rows if r['status'] != 'done']
     if failed:
         lines += ['', 'Not done:', '']
@@ -158,6 +164,30 @@ def write(
     return paths
 
 
+def pivot_table(groups: list, axis: str, objective: str, other_axes: list, split: str) -> list:
+    """Markdown lines: the objective per row (the other axes + evaluator) and value of `axis`;
+    rows without the axis (e.g. zero-shot) fill the column '—'."""
+    values = sorted({g['axes'][axis] for g in groups if _number(g['axes'].get(axis)) is not None})
+    other_axes = [a for a in other_axes if any(a in g['axes'] for g in groups)]  # no empty columns
+    table = {}
+    for g in groups:
+        key = tuple(str(g['axes'].get(a, '')) for a in other_axes) + (g['evaluator'],)
+        x = _number(g['axes'].get(axis))
+        table.setdefault(key, {})[x] = _cell(
+            *summary(g['entries'], objective), bool(re.search(r'accuracy|f1', objective))
+        )
+    columns = [None] + values
+    lines = [
+        f'{objective}' + (f' on {split}' if split else '') + f' by {axis} (— : no {axis})',
+        '',
+        '| ' + ' | '.join(other_axes + ['evaluator', '—'] + [f'{axis}={v}' for v in values]) + ' |',
+        '|' + '---|' * (len(other_axes) + 1 + len(columns)),
+    ]
+    for key, cells in table.items():
+        lines.append('| ' + ' | '.join(list(key) + [cells.get(c, '') for c in columns]) + ' |')
+    return lines
+
+
 def _number(value):
     return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
@@ -170,7 +200,10 @@ def plot(groups: list, axis: str, objective: str, path: str):
         if math.isnan(mean):
             continue
         others = [f'{v}' for k, v in g['axes'].items() if k != axis]
-        label = ' '.join(others + ([g['evaluator']] if g['evaluator'] != 'task' else []) + [g['split']])
+        splits = {h['split'] for h in groups}
+        label = ' '.join(
+            others + ([g['evaluator']] if g['evaluator'] != 'task' else []) + ([g['split']] if len(splits) > 1 else [])
+        )
         x = _number(g['axes'].get(axis))
         series.setdefault(label, []).append((x, mean, 0.0 if math.isnan(std) else std))
     xs = [x for points in series.values() for x, _, _ in points if x is not None]
@@ -189,6 +222,9 @@ def plot(groups: list, axis: str, objective: str, path: str):
             ax.axhline(y, ls='--', color=color, label=label)
     if log:
         ax.set_xscale('log')
+    if xs and len(set(xs)) <= 12:  # the swept values themselves as ticks
+        ax.set_xticks(sorted(set(xs)), [f'{x:g}' for x in sorted(set(xs))])
+        ax.minorticks_off()
     ax.set(xlabel=axis, ylabel=objective, title=f'{objective} vs {axis}')
     if len(series) <= 16:
         ax.legend(fontsize=7, loc='best')

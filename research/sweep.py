@@ -15,7 +15,7 @@ containing `{sweep}` gets DIR substituted when it runs, and is left out of the n
   recorded (DIR/<point>/error.txt, one line) and the sweep goes on.
 - At the end (or with --report alone) DIR/results.csv, DIR/results.md and plots aggregate
   every point's final metrics (research/results.py). The experiment file may set
-  `REPORT = dict(objective='accuracy', split='test', columns=(…), seed_axis='seed')`.
+  `REPORT = dict(objective='accuracy', split='test', columns=(…), seed_axis='seed', pivot='k')`.
 - --search tpe asks optuna's TPE sampler for --trials points from the space of a
   `random(...)` sweep, with the study in DIR/optuna.db (it resumes, and several workers
   may share it), maximising --objective (or minimising with --direction minimize).
@@ -373,6 +373,7 @@ def main(argv=None) -> int:
         seed_axis=report.get('seed_axis', 'seed'),
         split=split,
         direction=args.direction,
+        pivot=report.get('pivot', ''),
     )
     log('wrote ' + ', '.join(paths))
     return 0

@@ -160,12 +160,16 @@ def test_results_table_groups_over_seeds(tmp_path):
     points.append(sweep.Point('m=a,k=8,seed=0', dict(m='a', k=8, seed=0), {}, {}))
     os.makedirs(tmp_path / 'm=a,k=8,seed=0')
     (tmp_path / 'm=a,k=8,seed=0' / 'error.txt').write_text('config.x is wrong\n')
-    paths = results.write(str(tmp_path), points, objective='accuracy', split='test')
+    paths = results.write(str(tmp_path), points, objective='accuracy', split='test', pivot='k')
     md = open(tmp_path / 'results.md').read()
     assert '| a | 4 | test | task | 91.0 ± 1.0 (n=3) | 1 ± 0 (n=3) | ★ |' in md  # 0.9, 0.91, 0.92
     assert '| probe | 1 | test | probe | 90.0 ± 5.0 (n=3) |  |  |' in md  # the evaluator's own seeds
     assert '| zs |  | test | names | 70.0 |  |  |' in md
     assert '- `m=a,k=8,seed=0`: failed — config.x is wrong' in md
+    # The pivot: one column per k, rows without k under '—'.
+    assert '| m | evaluator | — | k=1 | k=2 | k=4 |' in md
+    assert '| a | task |  | 61.0 ± 1.0 (n=3) | 71.0 ± 1.0 (n=3) | 91.0 ± 1.0 (n=3) |' in md
+    assert '| zs | names | 70.0 |  |  |  |' in md
     rows = read_csv(tmp_path / 'results.csv')
     assert rows[0][:6] == ['point', 'm', 'k', 'seed', 'status', 'error'] and len(rows) == 13
     assert str(tmp_path / 'plot_k.png') in paths and os.path.getsize(tmp_path / 'plot_k.png') > 10_000

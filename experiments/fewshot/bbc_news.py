@@ -30,7 +30,9 @@ from research.sweep import product
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 EXPERIMENTS = os.path.dirname(HERE)
-REPORT = dict(objective='accuracy', split='test', columns=('accuracy', 'macro_f1', 'accuracy_norm', 'perplexity'))
+REPORT = dict(
+    objective='accuracy', split='test', pivot='k', columns=('accuracy', 'macro_f1', 'accuracy_norm', 'perplexity')
+)
 
 NAMES = ('business', 'entertainment', 'politics', 'sports', 'tech')
 DESCRIPTIONS = (

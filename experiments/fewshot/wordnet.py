@@ -20,7 +20,9 @@ import os
 from research.config import load_config, parse_arg
 from research.sweep import product
 
-REPORT = dict(objective='accuracy', split='test', columns=('accuracy', 'macro_f1', 'stored_baseline_accuracy'))
+REPORT = dict(
+    objective='accuracy', split='test', pivot='k', columns=('accuracy', 'macro_f1', 'stored_baseline_accuracy')
+)
 FINETUNE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), 'finetune', 'wordnet.py')
 
 # One short gloss per lexicographer file, written for this experiment (WordNet's lexnames

@@ -17,7 +17,7 @@ from research.config import base_config, parse_arg
 from research.convert.hf_bert import minilm_dir
 from research.sweep import product
 
-REPORT = dict(objective='accuracy', split='test', columns=('accuracy', 'macro_f1'))
+REPORT = dict(objective='accuracy', split='test', pivot='k', columns=('accuracy', 'macro_f1'))
 DESCRIPTIONS = (
     ('negative', ('bad', 'terrible', 'unpleasant', 'sad')),
     ('positive', ('good', 'excellent', 'pleasant', 'happy')),
