@@ -90,17 +90,24 @@ def test_choice_scores_equal_a_plain_loop(bbc, tmp_path):
     [ev] = evaluators.build(ctx)
     texts = ['The bank said profits rose sharply this year.', 'A new phone from the firm.']
     contexts, continuations = zip(*[ev.parts(t) for t in texts])
-    summed, normalised = ev.score(params, contexts, continuations)
+    scores = ev.scores(params, contexts, continuations)
+
+    def loop(ctx_ids, cont):  # a plain loop over the label's tokens, one unpadded sequence
+        seq = [vocab_lib.EOS_ID] + ctx_ids + cont
+        logits = ctx.model.apply({'params': params}, np.array([seq[:-1]]))[0]
+        logp = jax.nn.log_softmax(np.asarray(logits, np.float64), axis=-1)
+        total = 0.0
+        for t in range(len(seq) - 1 - len(cont), len(seq) - 1):
+            total += float(logp[t, seq[t + 1]])
+        return total
+
+    empty = ev.parts('')[0]  # the template around an empty text: calibration's reference
     for i, (ctx_ids, conts) in enumerate(zip(contexts, continuations)):
         for c, cont in enumerate(conts):
-            seq = [vocab_lib.EOS_ID] + ctx_ids + cont
-            logits = ctx.model.apply({'params': params}, np.array([seq[:-1]]))[0]
-            logp = jax.nn.log_softmax(np.asarray(logits, np.float64), axis=-1)
-            expected = 0.0
-            for t in range(len(seq) - 1 - len(cont), len(seq) - 1):  # a plain loop over the label's tokens
-                expected += float(logp[t, seq[t + 1]])
-            assert summed[i, c] == pytest.approx(expected, abs=1e-4)
-            assert normalised[i, c] == pytest.approx(expected / len(cont), abs=1e-4)
+            expected = loop(ctx_ids, cont)
+            assert scores[''][i, c] == pytest.approx(expected, abs=1e-4)
+            assert scores['_norm'][i, c] == pytest.approx(expected / len(cont), abs=1e-4)
+            assert scores['_calibrated'][i, c] == pytest.approx(expected - loop(empty, cont), abs=1e-4)
 
 
 def test_choice_join_is_exact_and_checked(bbc, tmp_path):

@@ -9,6 +9,9 @@ the context from the left so the sequence fits `max_len` (default data.seq_len) 
 continuation). Context and continuation are tokenized on their own, and every example is
 checked to tokenize the same as one string (the join is exact), so the scored tokens are
 what the model would read; the first example is checked when the evaluator is built.
+`accuracy_calibrated` subtracts each label's log-probability after the template with an
+empty text (contextual calibration, Zhao et al. 2021): a small LM's preference for one
+label word regardless of the text cancels out.
 """
 
 import numpy as np
@@ -97,10 +100,20 @@ class Evaluator(common.Evaluator):
         lengths = np.array([[len(c) for c in conts] for conts in continuations], np.float64)
         return sums, sums / lengths
 
+    def scores(self, params, contexts: list, continuations: list, prefix: list = ()) -> dict:
+        """'' (summed), '_norm' and '_calibrated' scores [N, C]; `prefix` (demonstrations) goes
+        before every context, the empty-text reference's included."""
+        prefix = list(prefix)
+        summed, normalised = self.score(params, [prefix + c for c in contexts], continuations)
+        empty = prefix + self.encode(self.before) + self.encode(self.between)
+        prior = self.score(params, [empty], continuations[:1])[0]  # continuations do not depend on the text
+        return {'': summed, '_norm': normalised, '_calibrated': summed - prior}
+
+    def metrics(self, params, contexts: list, continuations: list, prefix: list = ()) -> dict:
+        """Accuracy and macro-F1 of each kind of score."""
+        scores = self.scores(params, contexts, continuations, prefix)
+        return {k: v for suffix, s in scores.items() for k, v in self.classification(self.labels, s, suffix).items()}
+
     def run(self, params):
         contexts, continuations = zip(*[self.parts(t) for t in self.texts])
-        summed, normalised = self.score(params, contexts, continuations)
-        return {
-            **self.classification(self.labels, summed),
-            **self.classification(self.labels, normalised, '_norm'),
-        }
+        return self.metrics(params, contexts, continuations)

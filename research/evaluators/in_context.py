@@ -6,7 +6,8 @@ research/data/subset.py) and shuffled; each is the template filled with its text
 context is too long it is cut from the left, so the earliest demonstrations go first: the
 metric `demonstrations` is the mean number of whole demonstrations the model saw, next to
 k * classes asked for. Reports mean and standard deviation over seeds of accuracy and
-macro-F1, summed and length-normalised (`_norm`).
+macro-F1, summed, length-normalised (`_norm`) and calibrated (`_calibrated`, the
+demonstrations followed by an empty text as the reference).
 """
 
 import numpy as np
@@ -54,11 +55,5 @@ class Evaluator(choice.Evaluator):
             for context, conts in zip(contexts, continuations):
                 cut = max(0, len(prefix) + len(context) - self.room(conts))
                 kept.append(int(np.sum(starts >= cut)))
-            summed, normalised = self.score(params, [prefix + c for c in contexts], continuations)
-            results.append(
-                {
-                    **self.classification(self.labels, summed),
-                    **self.classification(self.labels, normalised, '_norm'),
-                }
-            )
+            results.append(self.metrics(params, contexts, continuations, prefix))
         return {**common.mean_and_std(results, self.prefix), f'{self.prefix}demonstrations': float(np.mean(kept))}
