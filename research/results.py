@@ -21,6 +21,7 @@ import os
 import re
 
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
@@ -201,18 +202,17 @@ def plot(groups: list, axis: str, objective: str, path: str):
             continue
         others = [f'{v}' for k, v in g['axes'].items() if k != axis]
         splits = {h['split'] for h in groups}
-        label = ' '.join(
-            others + ([g['evaluator']] if g['evaluator'] != 'task' else []) + ([g['split']] if len(splits) > 1 else [])
-        )
+        evaluator = [g['evaluator']] if g['evaluator'] not in ['task', *others] else []
+        label = ' '.join(others + evaluator + ([g['split']] if len(splits) > 1 else []))
         x = _number(g['axes'].get(axis))
         series.setdefault(label, []).append((x, mean, 0.0 if math.isnan(std) else std))
     xs = [x for points in series.values() for x, _, _ in points if x is not None]
-    fig = Figure(figsize=(8, 5))
+    fig = Figure(figsize=(10, 5))
     FigureCanvasAgg(fig)
     ax = fig.subplots()
     log = bool(xs) and min(xs) > 0 and max(xs) / min(xs) >= 10
     for i, (label, points) in enumerate(sorted(series.items())):
-        color = f'C{i % 10}'
+        color = colormaps['tab20'](2 * i % 20 + i // 10 % 2)  # 10 dark colours, then their light shades
         flat = [p for p in points if p[0] is None]
         points = sorted(p for p in points if p[0] is not None)
         if points:
@@ -227,6 +227,6 @@ def plot(groups: list, axis: str, objective: str, path: str):
         ax.minorticks_off()
     ax.set(xlabel=axis, ylabel=objective, title=f'{objective} vs {axis}')
     if len(series) <= 16:
-        ax.legend(fontsize=7, loc='best')
+        ax.legend(fontsize=7, loc='center left', bbox_to_anchor=(1.01, 0.5))  # outside: never over the data
     fig.tight_layout()
     fig.savefig(path, dpi=110)

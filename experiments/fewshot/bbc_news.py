@@ -31,7 +31,10 @@ from research.sweep import product
 HERE = os.path.dirname(os.path.abspath(__file__))
 EXPERIMENTS = os.path.dirname(HERE)
 REPORT = dict(
-    objective='accuracy', split='test', pivot='k', columns=('accuracy', 'macro_f1', 'accuracy_norm', 'perplexity')
+    objective='accuracy',
+    split='test',
+    pivot='k',
+    columns=('accuracy', 'macro_f1', 'accuracy_norm', 'accuracy_calibrated', 'perplexity'),
 )
 
 NAMES = ('business', 'entertainment', 'politics', 'sports', 'tech')
