@@ -14,10 +14,14 @@ import orbax.checkpoint as ocp
 from jax.experimental import multihost_utils
 
 
+def _item_handlers():
+    return {'state': ocp.StandardCheckpointHandler(), 'data': ocp.JsonCheckpointHandler()}
+
+
 def manager(directory: str, keep: int) -> ocp.CheckpointManager:
     """A CheckpointManager saving asynchronously and keeping the `keep` latest steps."""
     options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True, enable_async_checkpointing=True)
-    return ocp.CheckpointManager(os.path.abspath(directory), options=options)
+    return ocp.CheckpointManager(os.path.abspath(directory), options=options, item_handlers=_item_handlers())
 
 
 def save(mngr: ocp.CheckpointManager, step: int, state, data_state: dict):
@@ -45,6 +49,11 @@ def restore_latest(mngr: ocp.CheckpointManager, abstract_state):
     CheckpointError says why (usually: the model or optimizer config changed).
     """
     steps = sorted(mngr.all_steps(), reverse=True)
+    if steps and (difference := stored_difference(mngr, steps[0], abstract_state)):
+        raise CheckpointError(
+            f'the checkpoints in {mngr.directory} hold another model or optimizer ({difference}); resume with the '
+            f'config they were trained with (config.json beside them), or use a new --workdir'
+        )
     bad = []
     for step in steps:
         try:
@@ -68,6 +77,32 @@ def restore_latest(mngr: ocp.CheckpointManager, abstract_state):
     return None
 
 
+def _shapes(tree) -> dict:
+    """{'params/decoder/embed/embedding': shape, …} of a state or of its stored metadata."""
+
+    def key(k):
+        for attr in ('key', 'name', 'idx'):
+            if hasattr(k, attr):
+                return str(getattr(k, attr))
+        return str(k)
+
+    return {'/'.join(map(key, path)): tuple(leaf.shape) for path, leaf in jax.tree_util.tree_leaves_with_path(tree)}
+
+
+def stored_difference(mngr: ocp.CheckpointManager, step: int, abstract_state) -> str:
+    """The first parameter or optimizer slot whose stored shape differs from `abstract_state`'s,
+    or '' (also when the step's metadata is unreadable: a damaged step, which restoring handles)."""
+    try:
+        stored = _shapes(mngr.item_metadata(step)['state'])
+    except Exception:  # orbax raises many types for damaged files
+        return ''
+    wanted = _shapes(abstract_state)
+    for path in sorted(stored.keys() | wanted.keys(), key=lambda p: (not p.startswith('params/'), p)):
+        if stored.get(path) != wanted.get(path):
+            return f'{path}: {stored.get(path, "absent")} there vs {wanted.get(path, "absent")} in this config'
+    return ''
+
+
 def _set_aside(mngr: ocp.CheckpointManager, steps):
     if jax.process_index() == 0:
         for step in steps:
@@ -89,7 +124,7 @@ def load_params(directory: str, step: int | None = None):
     mngr = ocp.CheckpointManager(
         os.path.abspath(directory),
         options=ocp.CheckpointManagerOptions(create=False),
-        item_handlers={'state': ocp.StandardCheckpointHandler(), 'data': ocp.JsonCheckpointHandler()},
+        item_handlers=_item_handlers(),
     )
     device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
     steps = [step] if step is not None else sorted(mngr.all_steps(), reverse=True)
@@ -108,12 +143,13 @@ def load_params(directory: str, step: int | None = None):
 def merge_params(init, loaded):
     """Takes each parameter of `init` from `loaded` where the path and shape match.
 
-    Returns (params, report) with report = dict(loaded=[paths], new=[paths], unused=[paths]):
-    `new` are freshly initialised (e.g. a new task head), `unused` are loaded tensors the
-    model has no place for (e.g. a pretraining head).
+    Returns (params, report) with report = dict(loaded=[paths], new=[paths], unused=[paths],
+    mismatched=['path (loaded shape) vs (model shape)']): `new` are freshly initialised (e.g. a
+    new task head; the mismatched ones included), `unused` are loaded tensors the model has no
+    place for (e.g. a pretraining head).
     """
     flat_loaded = {'/'.join(map(str, k)): v for k, v in _flatten(loaded)}
-    report = dict(loaded=[], new=[])
+    report = dict(loaded=[], new=[], mismatched=[])
 
     def pick(path, value):
         name = '/'.join(str(getattr(k, 'key', k)) for k in path)
@@ -121,6 +157,8 @@ def merge_params(init, loaded):
         if other is not None and other.shape == value.shape:
             report['loaded'].append(name)
             return np.asarray(other, value.dtype)
+        if other is not None:
+            report['mismatched'].append(f'{name} {tuple(other.shape)} there vs {tuple(value.shape)} here')
         report['new'].append(name)
         return value
 

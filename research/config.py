@@ -8,10 +8,12 @@ built or compiled, with one line naming the key and the fix.
 """
 
 import ast
+import contextlib
 import importlib.util
 import json
 import os
 import re
+import traceback
 
 import ml_collections
 
@@ -46,6 +48,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.log_every = 50
     c.eval_every = 250  # evaluators' default period; 0: evaluate only at the end
     c.checkpoint_every = 500
+    c.checkpoint_minutes = 0.0  # > 0: also save when this long has passed since the last save
     c.keep_checkpoints = 3
     c.progress_bar = True
     c.peak_flops = 0.0  # per-device FLOP/s for MFU; 0: measure a float32 matmul at start
@@ -184,14 +187,35 @@ def load_module(path: str):
         raise ConfigError(f'config file {path!r} not found; pass --config experiments/NAME.py[:args]')
     module_spec = importlib.util.spec_from_file_location('experiment_config', path)
     module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
+    with _located(path):
+        module_spec.loader.exec_module(module)
     return module
+
+
+@contextlib.contextmanager
+def _located(path: str):
+    """Turns an error raised by the experiment file's own code into one ConfigError line
+    `path:line: problem` (config errors it raises itself pass through)."""
+    try:
+        yield
+    except ConfigError:
+        raise
+    except SyntaxError as e:
+        raise ConfigError(f'{path}:{e.lineno}: {e.msg}; fix the experiment file') from None
+    except Exception as e:
+        own = [f for f in traceback.extract_tb(e.__traceback__) if os.path.abspath(f.filename) == os.path.abspath(path)]
+        where = f'{path}:{own[-1].lineno}' if own else path
+        raise ConfigError(f'{where}: {type(e).__name__}: {e}; fix the experiment file') from None
 
 
 def load_config(spec: str, overrides=()) -> ml_collections.ConfigDict:
     """Loads `path/to/exp.py[:arg]`, applies `key.sub=value` overrides, validates types."""
     path, _, arg = spec.partition(':')
-    config = load_module(path).get_config(arg)
+    module = load_module(path)
+    if not callable(getattr(module, 'get_config', None)):
+        raise ConfigError(f'{path} defines no get_config(arg); an experiment file returns its config from one')
+    with _located(path):
+        config = module.get_config(arg)
     check_fields(config)
     for item in overrides:
         key, eq, value = item.partition('=')
@@ -289,6 +313,7 @@ def validate(config, num_devices: int, num_processes: int = 1):
         if not ok:
             raise ConfigError(msg)
 
+    need(config.batch_size >= 1, f'config.batch_size={config.batch_size} must be >= 1')
     m = config.mesh
     for axis in ('fsdp', 'tensor'):
         need(m[axis] >= 1, f'config.mesh.{axis}={m[axis]} must be >= 1')
@@ -321,10 +346,10 @@ def validate(config, num_devices: int, num_processes: int = 1):
         f'config.eval_batch_size={config.eval_batch_size} is not divisible by the {shards} '
         f'data-parallel shards; use a multiple of {shards}',
     )
-    need(config.batch_size >= 1, f'config.batch_size={config.batch_size} must be >= 1')
     need(config.total_steps >= 0, f'config.total_steps={config.total_steps} must be >= 0 (0: evaluate only)')
     for key in ('log_every', 'checkpoint_every'):
         need(config[key] >= 1, f'config.{key}={config[key]} must be >= 1')
+    need(config.checkpoint_minutes >= 0, f'config.checkpoint_minutes={config.checkpoint_minutes} must be >= 0')
     need(config.eval_every >= 0, f'config.eval_every={config.eval_every} must be >= 0')
     need(config.task in TASKS, f'config.task={config.task!r}: choose one of {TASKS}')
     need(
@@ -406,8 +431,34 @@ def validate(config, num_devices: int, num_processes: int = 1):
     return data
 
 
+def check_sources(config):
+    """The models a run starts from exist (checked when the run starts: in a sweep, an earlier
+    point may write them)."""
+    source = config.init_from.removeprefix('hf:')
+    if source and not os.path.exists(source):
+        raise ConfigError(
+            f'config.init_from={config.init_from!r}: {source} does not exist; give a workdir of ours, a checkpoint '
+            f"dir, or 'hf:PATH' to a Hugging Face BERT safetensors file or directory"
+        )
+    if config.resume and not os.path.isdir(config.resume):
+        raise ConfigError(
+            f'config.resume={config.resume!r} is not a directory; give a workdir or checkpoint dir to resume from'
+        )
+
+
 def save_config(config, workdir: str):
-    """Writes the resolved config as JSON (readable, diffable) to workdir/config.json."""
-    os.makedirs(workdir, exist_ok=True)
-    with open(os.path.join(workdir, 'config.json'), 'w') as f:
-        json.dump(config.to_dict(), f, indent=2, default=list)
+    """Writes the resolved config as JSON (readable, diffable) to workdir/config.json. A
+    different config already there (a resumed run with changed fields) is kept as config.N.json."""
+    path = os.path.join(workdir, 'config.json')
+    text = json.dumps(config.to_dict(), indent=2, default=list)
+    if os.path.exists(path):
+        with open(path) as f:
+            if f.read() == text:
+                return
+        n = 1
+        while os.path.exists(os.path.join(workdir, f'config.{n}.json')):
+            n += 1
+        os.replace(path, os.path.join(workdir, f'config.{n}.json'))
+    with open(path + '.tmp', 'w') as f:
+        f.write(text)
+    os.replace(path + '.tmp', path)

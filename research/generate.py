@@ -11,6 +11,8 @@ import sys
 
 import ml_collections
 
+from research import main as main_lib
+
 
 def main(argv=None):
     p = argparse.ArgumentParser(
@@ -23,8 +25,13 @@ def main(argv=None):
     p.add_argument('--top_k', type=int, default=0)
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--step', type=int, default=None, help='checkpoint step (default: latest)')
+    p.add_argument(
+        '--keep_last',
+        action='store_true',
+        help='a prompt too long for the context keeps its last tokens instead of being an error',
+    )
     args = p.parse_args(argv)
-    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+    main_lib.quiet_tensorflow()
     import jax
 
     from research import checkpoint, sampling, tasks
@@ -33,26 +40,38 @@ def main(argv=None):
 
     config_path = os.path.join(args.workdir, 'config.json')
     if not os.path.isfile(config_path):
-        print(f'error: {config_path} not found; is --workdir a training run directory?', file=sys.stderr)
-        return 2
+        return _fail(f'{config_path} not found; is --workdir a training run directory?')
     with open(config_path) as f:
         config = ml_collections.ConfigDict(json.load(f))
     if config.task != 'lm':
-        print(
-            f'error: {args.workdir} trained task {config.task!r}; research.generate needs a decoder '
-            f"language model (task 'lm')",
-            file=sys.stderr,
+        return _fail(
+            f"{args.workdir} trained task {config.task!r}; research.generate needs a decoder language model (task 'lm')"
         )
-        return 2
     try:
         vocab = vocab_lib.Vocab.load(config.data.vocab_path)
-        step, params = checkpoint.load_params(os.path.join(args.workdir, 'checkpoints'), args.step)
     except FileNotFoundError as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 2
+        return _fail(e)
     task = tasks.get(config)
     tokenizer = task.tokenizer()
     prompts = [lm.encode_prompt(p, tokenizer, vocab) for p in args.prompt]
+    room = config.model.max_len - args.max_new_tokens  # the context holds prompt and continuation
+    if room < 1:
+        return _fail(
+            f'--max_new_tokens {args.max_new_tokens} leaves no room for a prompt in the context of '
+            f'{config.model.max_len} tokens (model.max_len); ask for fewer'
+        )
+    longest = max(len(p) for p in prompts)
+    if longest > room and not args.keep_last:
+        return _fail(
+            f'a prompt of {longest} tokens + --max_new_tokens {args.max_new_tokens} exceeds the context of '
+            f'{config.model.max_len} tokens (model.max_len); shorten it, or pass --keep_last to keep its '
+            f'last {room} tokens'
+        )
+    prompts = [p[-room:] for p in prompts]
+    try:
+        step, params = checkpoint.load_params(os.path.join(args.workdir, 'checkpoints'), args.step)
+    except FileNotFoundError as e:
+        return _fail(e)
     outs = sampling.generate(
         task.build_model(len(vocab), decode=True),
         params,
@@ -67,6 +86,11 @@ def main(argv=None):
     for prompt, out in zip(args.prompt, outs):
         print(f'{prompt} ⟶ {tokenizer.detokenize(vocab.decode(out))}')
     return 0
+
+
+def _fail(message) -> int:
+    print(f'error: {message}', file=sys.stderr)
+    return 2
 
 
 if __name__ == '__main__':

@@ -22,14 +22,17 @@ containing `{sweep}` gets DIR substituted when it runs, and is left out of the n
 """
 
 import argparse
+import contextlib
 import dataclasses
 import itertools
 import json
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -216,16 +219,50 @@ def status(point_dir: str) -> str:
     return 'failed' if os.path.exists(os.path.join(point_dir, 'error.txt')) else 'todo'
 
 
+class Interrupted(Exception):
+    """The sweep was signalled; the running point has stopped (with a checkpoint when it trained)."""
+
+
+@contextlib.contextmanager
+def _forwarding_signals(proc):
+    """Passes SIGINT/SIGTERM on to `proc` (a training point stops at its next step with a
+    checkpoint; a second signal stops it at once); yields the names of the signals received."""
+    received = []
+
+    def forward(signum, frame):
+        received.append(signal.Signals(signum).name)
+        print(f'{received[-1]}: stopping the running point', file=sys.stderr, flush=True)
+        proc.send_signal(signum)
+
+    if threading.current_thread() is not threading.main_thread():
+        yield received
+        return
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield received
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
 def run_local(command: list, point_dir: str) -> bool:
     """Runs one point as a process; records its one-line error on failure."""
     error_path = os.path.join(point_dir, 'error.txt')
     if os.path.exists(error_path):
         os.remove(error_path)
     start = time.time()
-    proc = subprocess.run(command, stderr=subprocess.PIPE, text=True)
+    # Its own session: a terminal's Ctrl-C reaches the sweep only, which passes it on once.
+    proc = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    with _forwarding_signals(proc) as received:
+        _, stderr = proc.communicate()
     with open(os.path.join(point_dir, 'stderr.txt'), 'w') as f:  # warnings and tracebacks, kept
-        f.write(proc.stderr)
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        f.write(stderr)
+    if received:
+        raise Interrupted(
+            f'stopped by {received[0]} in point {os.path.basename(point_dir)} (exit {proc.returncode}); '
+            f'rerun the same command to resume the sweep'
+        )
+    lines = [line for line in stderr.splitlines() if line.strip()]
     if proc.returncode == 0:
         with open(os.path.join(point_dir, 'point.json'), 'r+') as f:
             info = json.load(f)
@@ -362,6 +399,9 @@ def main(argv=None) -> int:
     except (config_lib.ConfigError, ValueError) as e:  # a bad sweep definition, before any point runs
         print(f'error: {str(e).splitlines()[0]}', file=sys.stderr)
         return 2
+    except Interrupted as e:
+        log(str(e))
+        return 0
     split, objective = report.get('split', ''), report.get('objective', '')
     if args.objective:  # a full metric name: its split and metric
         split, _, objective = results.split_metric(args.objective)

@@ -25,11 +25,12 @@ import numpy as np
 import optax
 import tqdm
 
-from research import checkpoint, evaluators, flops, plots, sharding, tasks
+from research import checkpoint, evaluators, flops, plots, sharding, stopping, tasks
 from research import config as config_lib
 from research.evaluators.common import Context
 from research.metric_writer import MetricWriter
 from research.optim import make_optimizer
+from research.workdir import owned
 
 
 @flax.struct.dataclass
@@ -48,6 +49,9 @@ def make_train_step(task, model, tx, schedule, grad_accum: int):
     """
 
     def train_step(state, batch, rng):
+        # Each process's stop/save flags, agreed over the whole batch (see stopping.py).
+        batch = dict(batch)
+        control = jnp.max(batch.pop('control', jnp.zeros((1, len(stopping.FLAGS)), jnp.int32)), axis=0)
         total_weight = jnp.sum(batch['weights'])
         total_weight = jnp.where(total_weight > 0, total_weight, 1.0)
 
@@ -76,7 +80,7 @@ def make_train_step(task, model, tx, schedule, grad_accum: int):
         grads = jax.tree.map(lambda g, p: g.astype(p.dtype), grads, state.params)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        metrics = dict(sums, grad_norm=optax.global_norm(grads), lr=schedule(state.step))
+        metrics = dict(sums, grad_norm=optax.global_norm(grads), lr=schedule(state.step), control=control)
         return TrainState(state.step + 1, params, opt_state), metrics
 
     return train_step
@@ -123,18 +127,19 @@ def _checkpoint_dir(path: str) -> str:
 def _restore(config, workdir, abstract):
     """Resume order: latest readable checkpoint in workdir, then config.resume, else None."""
     mngr = checkpoint.manager(os.path.join(workdir, 'checkpoints'), config.keep_checkpoints)
-    restored = checkpoint.restore_latest(mngr, abstract)
-    if restored is None and config.resume:
-        src = _checkpoint_dir(config.resume)
-        if not os.path.isdir(src):
-            raise FileNotFoundError(f'config.resume={config.resume!r} is not a directory')
-        source = checkpoint.manager(src, config.keep_checkpoints)
-        try:
-            restored = checkpoint.restore_latest(source, abstract)
-        finally:
-            source.close()
-        if restored is None:
-            raise FileNotFoundError(f'config.resume={config.resume!r} holds no checkpoint')
+    try:
+        restored = checkpoint.restore_latest(mngr, abstract)
+        if restored is None and config.resume:
+            source = checkpoint.manager(_checkpoint_dir(config.resume), config.keep_checkpoints)
+            try:
+                restored = checkpoint.restore_latest(source, abstract)
+            finally:
+                source.close()
+            if restored is None:
+                raise FileNotFoundError(f'config.resume={config.resume!r} holds no checkpoint')
+    except BaseException:
+        mngr.close()  # an open manager's threads would print tracebacks at exit
+        raise
     return mngr, restored
 
 
@@ -145,15 +150,22 @@ def _init_from(config, task, state, abstract, tx, log):
     else:
         loaded = checkpoint.load_params(_checkpoint_dir(config.init_from))[1]
     params, report = checkpoint.merge_params(jax.device_get(state.params), loaded)
+    mismatched = report['mismatched']
     if not report['loaded']:
         raise ValueError(
-            f'config.init_from={config.init_from!r} shares no parameter (path and '
-            f'shape) with this model; e.g. it has {report["unused"][:3]}'
+            f'config.init_from={config.init_from!r} shares no parameter (path and shape) with this model: '
+            + (
+                f'{len(mismatched)} differ in shape, e.g. {"; ".join(mismatched[:2])}; use the model config it was '
+                f'trained with'
+                if mismatched
+                else f'no path in common, e.g. it has {report["unused"][:3]}'
+            )
         )
     log(
         f'init_from {config.init_from}: {len(report["loaded"])} tensors loaded, '
         f'{len(report["new"])} new ({", ".join(report["new"][:4])}{", …" if len(report["new"]) > 4 else ""}), '
         f'{len(report["unused"])} unused'
+        + (f'; re-initialised for a shape mismatch: {"; ".join(mismatched[:3])}' if mismatched else '')
     )
     state_sh = jax.tree.map(lambda a: a.sharding, abstract)
     return jax.jit(lambda p: TrainState(jnp.zeros((), jnp.int32), p, tx.init(p)), out_shardings=state_sh)(params)
@@ -189,7 +201,9 @@ class _StepLog:
                     f'at step {s}; last good checkpoint: {last_checkpoint()}'
                 )
         sums = {
-            k: sum(np.asarray(m[k], np.float64) for m in fetched) for k in fetched[0] if k not in ('grad_norm', 'lr')
+            k: sum(np.asarray(m[k], np.float64) for m in fetched)
+            for k in fetched[0]
+            if k not in ('grad_norm', 'lr', 'control')
         }
         metrics = {f'train/{k}': v for k, v in self.task.summarize(sums).items()}
         metrics.update({'train/grad_norm': float(fetched[-1]['grad_norm']), 'train/lr': float(fetched[-1]['lr'])})
@@ -242,6 +256,12 @@ class Run:
             self.history.setdefault(k, []).append(v)
         return out
 
+    def close(self):
+        """Waits for the last checkpoint to commit; closes the checkpoint manager and metric files."""
+        self.mngr.wait_until_finished()
+        self.mngr.close()
+        self.writer.close()
+
     def last_checkpoint(self) -> str:
         self.mngr.wait_until_finished()
         last = self.mngr.latest_step()
@@ -252,9 +272,16 @@ class Run:
         task_evals = [ev for ev in self.evaluators if not ev.named]
         return task_evals[0].prefix + self.task.headline if task_evals else ''
 
-    def train(self, state, start: int, data):
-        """Steps from `start` to config.total_steps, evaluating and checkpointing on the way."""
+    def train(self, state, start: int, data, stop: stopping.Stop):
+        """Steps from `start` to config.total_steps, evaluating and checkpointing on the way;
+        raises stopping.Stopped once the checkpoint of the step a signal stopped at is committed."""
         config = self.config
+        if config.optim.warmup_steps >= config.total_steps:
+            self.log(
+                f'warning: config.optim.warmup_steps={config.optim.warmup_steps} >= config.total_steps='
+                f'{config.total_steps}: the learning rate warms up over {max(config.total_steps - 1, 0)} steps instead '
+                f'and reaches its peak only at the end; lower warmup_steps'
+            )
         peak = (config.peak_flops or flops.measure_matmul_peak()) * jax.device_count()
         step_flops = self.task.flops_per_token(state.params) * config.batch_size * config.data.seq_len
         steps = _StepLog(self.task, config, self.writer, step_flops, peak)
@@ -266,9 +293,11 @@ class Run:
             dynamic_ncols=True,
             disable=not (jax.process_index() == 0 and config.progress_bar),
         )
-        step = start
+        step, control, saved_at = start, None, start
+        rows = config.batch_size // jax.process_count()
         while step < config.total_steps:
-            batch = sharding.global_batch(next(data), self.mesh)
+            batch = dict(next(data), control=stop.control(rows))
+            batch = sharding.global_batch(batch, self.mesh)
             # Traced with the mesh and logical rules in scope (activation constraints); init
             # and end-of-run sampling stay outside (see docs/design.md).
             with sharding.context(self.mesh, config.mesh.rules):
@@ -277,8 +306,13 @@ class Run:
             steps.add(step, metrics)
             bar.update(1)
             last = step == config.total_steps
-            due = [ev for ev in self.evaluators if ev.every and step % ev.every == 0 and not last]
-            save_now = step % config.checkpoint_every == 0 or last
+            # The previous step's agreed flags: this step is in flight while we wait for them.
+            flags = stopping.decide(control) if control is not None else dict(stop=False, save=False)
+            control = metrics['control']
+            stop_now = flags['stop']
+            due = [ev for ev in self.evaluators if ev.every and step % ev.every == 0 and not (last or stop_now)]
+            clock = flags['save'] and saved_at < step - 1  # else the batch asking for it predates the last save
+            save_now = step % config.checkpoint_every == 0 or last or stop_now or clock
             # Flush before evaluating or saving: never evaluate or checkpoint a non-finite state.
             if step % config.log_every == 0 or last or due or save_now:
                 extra = {f'data/train_{k}': v for k, v in data.stats.items()}
@@ -289,6 +323,14 @@ class Run:
                 self.evaluate(state.params, step, due.__contains__)
             if save_now:
                 checkpoint.save(self.mngr, step, state, dict(data.state))
+                stop.saved()
+                saved_at = step
+            if stop_now:
+                bar.close()
+                self.mngr.wait_until_finished()
+                raise stopping.Stopped(
+                    stop.received or 'a signal to another process', step, f'{self.mngr.directory}/{step}'
+                )
             if due or save_now:
                 steps.restart_clock()
         bar.close()
@@ -301,6 +343,7 @@ def setup(config, workdir: str, log=print, train: bool = True):
     config.resume, or a fresh init (then config.init_from). Training data (when `train` and
     steps remain) and evaluators are built before anything compiles: a missing dataset or a
     k larger than a class fails in seconds."""
+    config_lib.check_sources(config)
     mesh = sharding.make_mesh(config.mesh)
     task = tasks.get(config)
     vocab = task.load_vocab()
@@ -341,7 +384,6 @@ def _finish(run: Run, step: int, final: dict) -> dict:
     """results.json (this run's final metrics, replacing an older file: nothing stale is
     left under a new step) and the loss curve; returns `final`."""
     run.mngr.wait_until_finished()
-    run.mngr.close()
     if jax.process_index() == 0:
         path = os.path.join(run.workdir, 'results.json')
         with open(path + '.tmp', 'w') as f:
@@ -356,7 +398,6 @@ def _finish(run: Run, step: int, final: dict) -> dict:
                 f'{headline} {seen[0]:.4g} at the first evaluation -> {seen[-1]:.4g} at step {step}'
                 + (f'; baseline {baseline} {final[baseline]:.4g}' if baseline in final else '')
             )
-    run.writer.close()
     return final
 
 
@@ -366,25 +407,29 @@ def train_and_evaluate(config, workdir: str) -> dict:
 
     A fresh run evaluates at step 0 (evaluators with every > 0) and every evaluator at the
     end; a finished run resumed only re-evaluates (e.g. with another data.eval_split).
+    SIGTERM or SIGINT stops training with a checkpoint (stopping.Stopped). config.json is
+    written once the workdir's checkpoint fits the config: a refused config changes nothing.
     """
     is_main = jax.process_index() == 0
     log = tqdm.tqdm.write if is_main else (lambda *_: None)
     config_lib.validate(config, jax.device_count(), jax.process_count())
-    if is_main:
-        config_lib.save_config(config, workdir)
-    run, state, start, data = setup(config, workdir, log)
-    step = start
-    try:
-        if start < config.total_steps:
-            if start == 0:
-                run.evaluate(state.params, 0, lambda ev: ev.every > 0)
-            state, step = run.train(state, start, data)
-        final = run.evaluate(state.params, step)
-    finally:
-        run.mngr.wait_until_finished()
-    if start < config.total_steps:
-        run.task.write_outputs(state.params, run.vocab, workdir, jax.random.fold_in(run.rng, step))  # unused by steps
-    return _finish(run, step, final)
+    with owned(workdir, log), stopping.Stop(config.checkpoint_minutes) as stop:
+        run, state, start, data = setup(config, workdir, log)
+        if is_main:
+            config_lib.save_config(config, workdir)
+        step = start
+        try:
+            if start < config.total_steps:
+                if start == 0:
+                    run.evaluate(state.params, 0, lambda ev: ev.every > 0)
+                state, step = run.train(state, start, data, stop)
+            final = run.evaluate(state.params, step)
+            if start < config.total_steps:
+                rng = jax.random.fold_in(run.rng, step)  # a key no train step uses
+                run.task.write_outputs(state.params, run.vocab, workdir, rng)
+            return _finish(run, step, final)
+        finally:
+            run.close()
 
 
 def evaluate(config, workdir: str) -> dict:
@@ -395,5 +440,9 @@ def evaluate(config, workdir: str) -> dict:
     checkpoints = os.path.join(workdir, 'checkpoints')
     if not (os.path.isdir(checkpoints) and os.listdir(checkpoints) or config.init_from or config.resume):
         raise FileNotFoundError(f'nothing to evaluate: {workdir} has no checkpoint and config.init_from is empty')
-    run, state, step, _ = setup(config, workdir, log, train=False)
-    return _finish(run, step, run.evaluate(state.params, step))
+    with owned(workdir, log):
+        run, state, step, _ = setup(config, workdir, log, train=False)
+        try:
+            return _finish(run, step, run.evaluate(state.params, step))
+        finally:
+            run.close()

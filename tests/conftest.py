@@ -68,3 +68,15 @@ def tiny_lm_config(bbc, **overrides):
         section, _, leaf = key.rpartition('__')
         (c[section] if section else c)[leaf] = value
     return c
+
+
+def tiny_lm_experiment(bbc, path, **overrides) -> str:
+    """An experiment file giving tiny_lm_config(bbc, **overrides): for tests that run the CLI
+    in another process."""
+    tests = os.path.dirname(os.path.abspath(__file__))
+    with open(path, 'w') as f:
+        f.write(
+            f'import sys\nsys.path.insert(0, {tests!r})\nfrom conftest import tiny_lm_config\n\n\n'
+            f"def get_config(arg=''):\n    return tiny_lm_config({dict(bbc)!r}, **{overrides!r})\n"
+        )
+    return str(path)

@@ -7,6 +7,7 @@ prepare it.
 """
 
 import collections
+import difflib
 import importlib
 import re
 import types
@@ -39,7 +40,17 @@ def get_builder(name: str, data_dir: str | None) -> tfds.core.DatasetBuilder:
     """Returns the TFDS builder for `name`, registering local builders first."""
     if is_local(name):
         importlib.import_module(LOCAL_BUILDERS[_base_name(name)])
-    return tfds.builder(name, data_dir=data_dir or None)
+    try:
+        return tfds.builder(name, data_dir=data_dir or None)
+    except tfds.core.registered.DatasetNotFoundError as e:  # its message lists every TFDS name, one per line
+        known = [line.strip()[2:] for line in str(e).splitlines() if line.strip().startswith('- ')]
+        close = difflib.get_close_matches(_base_name(name), known + list(LOCAL_BUILDERS), n=3)
+        raise FileNotFoundError(
+            f'no dataset {name!r} (config.data.name) in TFDS, in research/data or prepared in data_dir '
+            f'{data_dir or "(TFDS default)"}; '
+            + (f'did you mean {" or ".join(map(repr, close))}? ' if close else '')
+            + 'a dataset of your own: python -m research.tools.prepare_data --builder FILE.py'
+        ) from None
 
 
 def prepare_hint(name: str, data_dir: str | None) -> str:
