@@ -379,3 +379,26 @@ def test_processes_agree_on_the_step_when_one_is_signalled(bbc, tmp_path):
     step = int(m.group(1))
     assert os.listdir(os.path.join(run_dir, 'checkpoints')) == [str(step)] and step < LONG['total_steps']
     assert checkpoint.load_params(os.path.join(run_dir, 'checkpoints'))[0] == step, 'committed and readable'
+
+
+@pytest.mark.slow
+def test_a_signalled_sweep_stops_its_point_with_a_checkpoint_and_resumes(bbc, tmp_path):
+    config_file = tiny_lm_experiment(bbc, tmp_path / 'exp.py', **LONG)
+    with open(config_file, 'a') as f:
+        f.write("\n\ndef get_sweep(arg=''):\n    return [dict(seed=0)]\n")
+    sweep_dir = str(tmp_path / 'sweep')
+    point_dir = os.path.join(sweep_dir, 'seed=0')
+    command = [sys.executable, '-m', 'research.sweep', '--config', config_file, '--workdir', sweep_dir]
+    kwargs = dict(cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    sweep = subprocess.Popen(command, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL), **kwargs)
+    wait_for(lambda: trained_steps(point_dir) > 0, sweep)
+    sweep.send_signal(signal.SIGINT)
+    out, err = sweep.communicate(timeout=120)
+    assert sweep.returncode == 0, err
+    assert 'stopped by SIGINT in point seed=0 (exit 0); rerun the same command to resume the sweep' in out, out
+    [step] = os.listdir(os.path.join(point_dir, 'checkpoints'))
+    assert not os.path.exists(os.path.join(point_dir, 'results.json'))
+    again = subprocess.run(command, timeout=300, **kwargs)
+    assert again.returncode == 0, again.stderr
+    assert json.load(open(os.path.join(point_dir, 'results.json')))['step'] == LONG['total_steps']
+    assert f'resumed from step {step}' in open(os.path.join(point_dir, 'stderr.txt')).read() + again.stdout
