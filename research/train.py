@@ -274,7 +274,7 @@ class Run:
 
     def train(self, state, start: int, data, stop: stopping.Stop):
         """Steps from `start` to config.total_steps, evaluating and checkpointing on the way;
-        raises stopping.Stopped once the checkpoint of the step a signal stopped at is committed."""
+        after a signal, saves the step it stopped at and raises stopping.Stopped."""
         config = self.config
         if config.optim.warmup_steps >= config.total_steps:
             self.log(
@@ -293,7 +293,7 @@ class Run:
             dynamic_ncols=True,
             disable=not (jax.process_index() == 0 and config.progress_bar),
         )
-        step, control, saved_at = start, None, start
+        step, control, saved_at, stop_now = start, None, start, False
         rows = config.batch_size // jax.process_count()
         while step < config.total_steps:
             batch = dict(next(data), control=stop.control(rows))
@@ -326,14 +326,14 @@ class Run:
                 stop.saved()
                 saved_at = step
             if stop_now:
-                bar.close()
-                self.mngr.wait_until_finished()
-                raise stopping.Stopped(
-                    stop.received or 'a signal to another process', step, f'{self.mngr.directory}/{step}'
-                )
+                break
             if due or save_now:
                 steps.restart_clock()
         bar.close()
+        if stop_now:  # the caller's Run.close() waits for the commit before this is reported
+            raise stopping.Stopped(
+                stop.received or 'a signal to another process', step, f'{self.mngr.directory}/{step}'
+            )
         return state, step
 
 
