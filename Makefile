@@ -64,8 +64,10 @@ lint: $(VENV)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 
+# Ours vs Hugging Face Flax, interleaved in one run (the reference installs with the bench extra).
 bench: data
-	$(PY) benchmarks/train_throughput.py
+	$(PY) -m pip install -q -e '.[bench]'
+	$(PY) benchmarks/run.py --json runs/bench.json
 	$(PY) benchmarks/zero_shot.py
 
 clean:

@@ -101,6 +101,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.model.dtype = 'float32'  # compute dtype
     c.model.param_dtype = 'float32'  # storage dtype
     c.model.remat = False
+    c.model.logits_chunk = 512  # LM/MLM loss: tokens of the batch whose logits exist at once (research/losses.py)
 
     c.loss = ml_collections.ConfigDict()  # classification
     c.loss.class_weights = ()  # explicit per-class weights, in label order

@@ -1,8 +1,10 @@
 """Autoregressive generation with a KV cache: greedy, temperature and top-k sampling.
 
-The whole loop is one jitted `lax.fori_loop`: position t feeds token t through the
-decode-mode model (cache write at t) and either keeps the prompt's token t+1 or writes
-the sampled one.
+One jitted function: the first `prefill` positions (the shortest prompt) go through the
+decode-mode model in one call that writes their keys and values to the cache; then a
+`lax.fori_loop` feeds position t (cache write at t) and either keeps the prompt's token t+1
+(rows with longer prompts) or writes the sampled one. Position t's sample draws from
+fold_in(rng, t), so prefilling changes no output.
 """
 
 import functools
@@ -23,23 +25,24 @@ def sample_logits(logits, rng, temperature: float, top_k: int):
     return jax.random.categorical(rng, logits, axis=-1)
 
 
-@functools.partial(jax.jit, static_argnames=('model', 'temperature', 'top_k'))
-def _decode_loop(model, params, tokens, prompt_lens, rng, temperature, top_k):
+@functools.partial(jax.jit, static_argnames=('model', 'prefill', 'temperature', 'top_k'))
+def _decode_loop(model, params, tokens, prompt_lens, rng, prefill, temperature, top_k):
     b, total = tokens.shape
     shapes = jax.eval_shape(model.init, jax.random.key(0), tokens)['cache']
     cache = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
 
-    def step(t, carry):
-        tokens, cache = carry
-        current = jax.lax.dynamic_slice(tokens, (0, t), (b, 1))
+    def feed(t, current, tokens, cache):
+        """Runs tokens [B, n] at positions t-n+1..t; writes position t+1 unless it is the prompt's."""
         logits, mutated = model.apply({'params': params, 'cache': cache}, current, mutable=['cache'])
-        sampled = sample_logits(logits[:, 0], jax.random.fold_in(rng, t), temperature, top_k)
+        sampled = sample_logits(logits[:, -1], jax.random.fold_in(rng, t), temperature, top_k)
         keep_prompt = t + 1 < prompt_lens
         nxt = jnp.where(keep_prompt, jax.lax.dynamic_slice(tokens, (0, t + 1), (b, 1))[:, 0], sampled)
         tokens = jax.lax.dynamic_update_slice(tokens, nxt[:, None].astype(tokens.dtype), (0, t + 1))
         return tokens, mutated['cache']
 
-    tokens, _ = jax.lax.fori_loop(0, total - 1, step, (tokens, cache))
+    tokens, cache = feed(prefill - 1, tokens[:, :prefill], tokens, cache)
+    step = lambda t, carry: feed(t, jax.lax.dynamic_slice(carry[0], (0, t), (b, 1)), *carry)
+    tokens, _ = jax.lax.fori_loop(prefill, total - 1, step, (tokens, cache))
     return tokens
 
 
@@ -69,7 +72,9 @@ def generate(
     for i, p in enumerate(prompts):
         tokens[i, : len(p)] = p
     out = np.asarray(
-        _decode_loop(model, params, jnp.asarray(tokens), jnp.asarray(lens), rng, float(temperature), int(top_k))
+        _decode_loop(
+            model, params, jnp.asarray(tokens), jnp.asarray(lens), rng, int(lens.min()), float(temperature), int(top_k)
+        )
     )
     results = []
     for i, n in enumerate(lens):

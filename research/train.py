@@ -60,23 +60,21 @@ def make_train_step(task, model, tx, schedule, grad_accum: int):
             return loss_sum / total_weight, sums
 
         grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+
+        def micro_step(i, mb):  # float32 gradients and the metric sums of micro-batch i
+            (_, sums), g = grad_fn(state.params, mb, jax.random.fold_in(rng, i))
+            return jax.tree.map(lambda x: x.astype(jnp.float32), g), sums
+
         # Strided micro-batches (rows i, i+k, …) keep every micro-batch spread over all
         # data shards instead of living on a few devices. Micro-batch i draws its dropout
         # from fold_in(rng, i) whatever grad_accum is, and gradients add up in float32.
+        # The first one starts the sums, so grad_accum=1 traces and compiles no loop.
         micro = jax.tree.map(lambda x: x.reshape(-1, grad_accum, *x.shape[1:]).swapaxes(0, 1), batch)
-
-        def accumulate(carry, inputs):
-            i, mb = inputs
-            (_, s), g = grad_fn(state.params, mb, jax.random.fold_in(rng, i))
-            g = jax.tree.map(lambda x: x.astype(jnp.float32), g)
-            return jax.tree.map(jnp.add, carry, (g, s)), None
-
-        sums_shape = jax.eval_shape(lambda: grad_fn(state.params, jax.tree.map(lambda x: x[0], micro), rng)[0][1])
-        zeros = (
-            jax.tree.map(lambda p: jnp.zeros(p.shape, jnp.float32), state.params),
-            jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), sums_shape),
-        )
-        (grads, sums), _ = jax.lax.scan(accumulate, zeros, (jnp.arange(grad_accum), micro))
+        grads, sums = micro_step(0, jax.tree.map(lambda x: x[0], micro))
+        if grad_accum > 1:
+            add = lambda carry, inputs: (jax.tree.map(jnp.add, carry, micro_step(*inputs)), None)
+            rest = jax.tree.map(lambda x: x[1:], micro)
+            (grads, sums), _ = jax.lax.scan(add, (grads, sums), (jnp.arange(1, grad_accum), rest))
         grads = jax.tree.map(lambda g, p: g.astype(p.dtype), grads, state.params)
         updates, opt_state = tx.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)

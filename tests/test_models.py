@@ -35,7 +35,7 @@ def test_param_logical_axes():
     specs = nn.get_partition_spec(boxed)
     assert tuple(specs['embed']['embedding']) == ('vocab', 'embed')
     assert tuple(specs['block_0']['mlp']['wi']['kernel']) == ('embed', 'mlp')
-    assert tuple(specs['block_0']['attn']['query']) == ('embed', 'heads', 'kv')
+    assert tuple(specs['block_0']['attn']['qkv']) == ('embed', None, 'heads', 'kv')
 
 
 @pytest.mark.parametrize('positions,tie', [('learned', True), ('rotary', False)])

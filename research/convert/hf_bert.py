@@ -1,7 +1,8 @@
 """Hugging Face BERT checkpoints <-> `research.models.encoder.Encoder` parameters.
 
 HF Linear weights are stored (out, in); ours are (in, out) kernels, and the attention
-projections are split into heads: query/key/value [D, H, K] (+ bias [H, K]), out [H, K, D].
+projections are split into heads: query, key and value are the slices 0, 1, 2 of one fused
+qkv [D, 3, H, K] (+ qkv_bias [3, H, K]), out is [H, K, D].
 Import checks every tensor's name and shape against the model's abstract init, so a
 checkpoint either loads into exactly the tree `Encoder(...).init` makes or fails with one
 ValueError naming the offending tensors. Export is the exact inverse (transposes and
@@ -38,38 +39,40 @@ def minilm_dir() -> str:
 IGNORED = ('embeddings.position_ids',)  # a buffer (arange), not a parameter
 MAX_LISTED = 20
 
-# A tensor's kind says how it maps onto our parameter of shape `s`:
+# A tensor maps to (our parameter path, kind, part). Its kind says how it maps onto our
+# parameter (or its part) of shape `s`:
 #   'copy'  same shape;  'flat'  HF keeps it 1-D (attention biases, ours [H, K]);
 #   int n   an HF (out, in) Linear weight; our kernel's first n dims are `in`.
+# part None: the whole parameter; i: its slice i along axis n (kernels) or 0 (biases).
 
 
 def _layer_norm(hf, path):
     return {
-        hf + '.weight': (path + ('LayerNorm_0', 'scale'), 'copy'),
-        hf + '.bias': (path + ('LayerNorm_0', 'bias'), 'copy'),
+        hf + '.weight': (path + ('LayerNorm_0', 'scale'), 'copy', None),
+        hf + '.bias': (path + ('LayerNorm_0', 'bias'), 'copy', None),
     }
 
 
 def _linear(hf, path, n_in=1):
-    return {hf + '.weight': (path + ('kernel',), n_in), hf + '.bias': (path + ('bias',), 'copy')}
+    return {hf + '.weight': (path + ('kernel',), n_in, None), hf + '.bias': (path + ('bias',), 'copy', None)}
 
 
 def tensor_map(hf_config: dict, pooler: bool) -> dict:
     """{HF tensor name (no prefix): (our parameter path, kind)} for a BERT checkpoint."""
     table = {
-        'embeddings.word_embeddings.weight': (('embed', 'embedding'), 'copy'),
-        'embeddings.position_embeddings.weight': (('pos_embedding',), 'copy'),
+        'embeddings.word_embeddings.weight': (('embed', 'embedding'), 'copy', None),
+        'embeddings.position_embeddings.weight': (('pos_embedding',), 'copy', None),
     }
     if hf_config.get('type_vocab_size', 2):
-        table['embeddings.token_type_embeddings.weight'] = (('type_embedding',), 'copy')
+        table['embeddings.token_type_embeddings.weight'] = (('type_embedding',), 'copy', None)
     table.update(_layer_norm('embeddings.LayerNorm', ('embed_ln',)))
     for i in range(hf_config['num_hidden_layers']):
         hf, blk = f'encoder.layer.{i}.', (f'block_{i}',)
-        for name in ('query', 'key', 'value'):
-            table[hf + f'attention.self.{name}.weight'] = (blk + ('attn', name), 1)
-            table[hf + f'attention.self.{name}.bias'] = (blk + ('attn', name + '_bias'), 'flat')
-        table[hf + 'attention.output.dense.weight'] = (blk + ('attn', 'out'), 2)
-        table[hf + 'attention.output.dense.bias'] = (blk + ('attn', 'out_bias'), 'copy')
+        for i, name in enumerate(('query', 'key', 'value')):
+            table[hf + f'attention.self.{name}.weight'] = (blk + ('attn', 'qkv'), 1, i)
+            table[hf + f'attention.self.{name}.bias'] = (blk + ('attn', 'qkv_bias'), 'flat', i)
+        table[hf + 'attention.output.dense.weight'] = (blk + ('attn', 'out'), 2, None)
+        table[hf + 'attention.output.dense.bias'] = (blk + ('attn', 'out_bias'), 'copy', None)
         table.update(_layer_norm(hf + 'attention.output.LayerNorm', blk + ('ln1',)))
         table.update(_linear(hf + 'intermediate.dense', blk + ('mlp', 'wi')))
         table.update(_linear(hf + 'output.dense', blk + ('mlp', 'wo')))
@@ -85,6 +88,16 @@ def abstract_params(hf_config: dict, pooler: bool) -> dict:
     tokens = jax.ShapeDtypeStruct((1, 2), jnp.int32)
     boxed = jax.eval_shape(model.init, jax.random.key(0), tokens)['params']
     return traverse_util.flatten_dict(nn.unbox(boxed))
+
+
+def _axis(kind) -> int:
+    """The axis of our parameter that a part indexes."""
+    return kind if isinstance(kind, int) else 0
+
+
+def _part_shape(shape, kind, part):
+    """Shape of the part of our parameter that one HF tensor holds."""
+    return tuple(shape) if part is None else tuple(shape[: _axis(kind)]) + tuple(shape[_axis(kind) + 1 :])
 
 
 def _hf_shape(shape, kind):
@@ -132,18 +145,25 @@ def hf_to_params(tensors: dict, hf_config: dict) -> dict:
             f'[{_listed(unknown)}]; missing tensors [{_listed(missing)}]'
         )
     abstract = abstract_params(hf_config, pooler)
-    assert set(abstract) == {path for path, _ in table.values()}, 'tensor_map out of date'
-    flat, bad = {}, []
-    for key, (path, kind) in table.items():
+    assert set(abstract) == {path for path, _, _ in table.values()}, 'tensor_map out of date'
+    flat, parts, bad = {}, {}, []
+    for key, (path, kind, part) in table.items():
         name, array = named[key]
         want = abstract[path]
-        if tuple(array.shape) != _hf_shape(want.shape, kind):
-            bad.append(f'{name} {tuple(array.shape)} (expected {_hf_shape(want.shape, kind)})')
+        shape = _part_shape(want.shape, kind, part)
+        if tuple(array.shape) != _hf_shape(shape, kind):
+            bad.append(f'{name} {tuple(array.shape)} (expected {_hf_shape(shape, kind)})')
             continue
-        array = array.T if isinstance(kind, int) else array
-        flat[path] = np.ascontiguousarray(array.reshape(want.shape), dtype=want.dtype)
+        array = np.asarray(array.T if isinstance(kind, int) else array, dtype=want.dtype).reshape(shape)
+        if part is None:
+            flat[path] = np.ascontiguousarray(array)
+        else:
+            parts.setdefault(path, {})[part] = array
     if bad:
         raise ValueError(f'checkpoint tensors have wrong shapes for this config: {_listed(bad)}')
+    for path, pieces in parts.items():
+        kind = next(k for p, k, _ in table.values() if p == path)
+        flat[path] = np.stack([pieces[i] for i in sorted(pieces)], axis=_axis(kind))
     return traverse_util.unflatten_dict(flat)
 
 
@@ -151,7 +171,7 @@ def params_to_hf(params: dict, hf_config: dict, prefix: str = '') -> dict:
     """Our params -> HF {prefix + name: float array}, the exact inverse of hf_to_params."""
     flat = traverse_util.flatten_dict(nn.unbox(params))
     table = tensor_map(hf_config, pooler='pooler' in params)
-    expected = {path for path, _ in table.values()}
+    expected = {path for path, _, _ in table.values()}
     unknown = ['/'.join(p) for p in flat if p not in expected]
     missing = ['/'.join(p) for p in expected if p not in flat]
     if unknown or missing:
@@ -159,8 +179,10 @@ def params_to_hf(params: dict, hf_config: dict, prefix: str = '') -> dict:
             f'params do not match the BERT layout: unknown [{_listed(unknown)}]; missing [{_listed(missing)}]'
         )
     out = {}
-    for name, (path, kind) in table.items():
+    for name, (path, kind, part) in table.items():
         value = np.asarray(flat[path])
+        if part is not None:
+            value = np.take(value, part, axis=_axis(kind))
         if isinstance(kind, int):
             value = value.reshape(math.prod(value.shape[:kind]), -1).T
         else:

@@ -9,7 +9,9 @@ from research.models import layers
 
 
 class Decoder(nn.Module):
-    """Tokens [B, T] -> next-token logits [B, T, V] (float32).
+    """Tokens [B, T] -> next-token logits [B, T, V] (float32), or with `project=False` the
+    final hidden states [B, T, D] and the output table [V, D] (research.losses projects them
+    in chunks).
 
     With `decode=True` the model reads and writes a KV cache ('cache' collection): init it
     with tokens of shape [B, S_max], then call it with [B, 1] tokens, one step at a time.
@@ -30,7 +32,7 @@ class Decoder(nn.Module):
     decode: bool = False
 
     @nn.compact
-    def __call__(self, tokens, *, train: bool = False):
+    def __call__(self, tokens, *, train: bool = False, project: bool = True):
         kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
         b, t = tokens.shape
         decode_index = None
@@ -51,7 +53,10 @@ class Decoder(nn.Module):
                 (self.max_len, self.d_model),
                 self.param_dtype,
             )
-            x = x + jnp.take(pos_table, positions, axis=0).astype(self.dtype)
+            # Training reads rows 0..t-1: a slice, whose gradient is a sum over the batch
+            # (a gather's would be a scatter-add, slow on CPU). Decoding gathers at the index.
+            rows = jnp.take(pos_table, positions, axis=0) if self.decode else pos_table[None, :t]
+            x = x + rows.astype(self.dtype)
         x = nn.Dropout(self.dropout)(x, deterministic=not train)
         x = layers.constrain(x, ('batch', 'length', 'embed'))
 
@@ -69,14 +74,14 @@ class Decoder(nn.Module):
             )(x, positions, train, decode_index)
         x = layers.LayerNorm(name='ln_f', **kw)(x)
         if self.tie_embeddings:
-            logits = embed.attend(x)
+            table = embed.embedding.astype(self.dtype)
         else:
-            logits = nn.Dense(
-                self.vocab_size,
-                use_bias=False,
-                name='head',
-                dtype=jnp.float32,
-                param_dtype=self.param_dtype,
-                kernel_init=layers.partitioned(layers.init_normal, ('embed', 'vocab')),
-            )(x)
-        return logits.astype(jnp.float32)
+            table = self.param(
+                'head',
+                layers.partitioned(layers.init_normal, ('vocab', 'embed')),
+                (self.vocab_size, self.d_model),
+                self.param_dtype,
+            ).astype(self.dtype)
+        if not project:
+            return x, table
+        return jnp.einsum('btd,vd->btv', x, table, preferred_element_type=jnp.float32)

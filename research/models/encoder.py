@@ -111,7 +111,8 @@ class MlmHead(nn.Module):
 
     Call with hidden [B, T, D] and the encoder's embedding table [V, D] (e.g.
     `params['embed']['embedding']`, or `encoder.embedding_table()` inside a parent module);
-    returns float32 logits [B, T, V].
+    returns float32 logits [B, T, V], or with `project=False` the transformed hidden states,
+    the table and the bias (research.losses projects them in chunks).
     """
 
     layer_norm_epsilon: float = 1e-12
@@ -120,17 +121,19 @@ class MlmHead(nn.Module):
     param_dtype: Any = jnp.float32
 
     @nn.compact
-    def __call__(self, x, embedding):
+    def __call__(self, x, embedding, project: bool = True):
         kw = dict(dtype=self.dtype, param_dtype=self.param_dtype)
         vocab_size, d = embedding.shape
         h = dense(d, ('embed', 'embed_out'), 'transform', **kw)(x)
         h = layers.ACTIVATIONS[self.activation](h)
         h = layers.LayerNorm(self.layer_norm_epsilon, name='ln', **kw)(h)
-        logits = jnp.einsum('...d,vd->...v', h, embedding.astype(self.dtype), preferred_element_type=jnp.float32)
+        table = embedding.astype(self.dtype)
         bias = self.param(
             'bias', layers.partitioned(nn.initializers.zeros, ('vocab',)), (vocab_size,), self.param_dtype
         )
-        return logits + bias.astype(jnp.float32)
+        if not project:
+            return h, table, bias
+        return jnp.einsum('...d,vd->...v', h, table, preferred_element_type=jnp.float32) + bias.astype(jnp.float32)
 
 
 def pool(hidden, input_mask=None, mode: str = 'cls'):
@@ -237,7 +240,7 @@ class MaskedLM(nn.Module):
     encoder: nn.Module
 
     @nn.compact
-    def __call__(self, tokens, input_mask=None, *, train: bool = False):
+    def __call__(self, tokens, input_mask=None, *, train: bool = False, project: bool = True):
         hidden = self.encoder(tokens, input_mask, train=train)
         return MlmHead(
             self.encoder.layer_norm_epsilon,
@@ -245,4 +248,4 @@ class MaskedLM(nn.Module):
             self.encoder.dtype,
             self.encoder.param_dtype,
             name='mlm',
-        )(hidden, self.encoder.embedding_table())
+        )(hidden, self.encoder.embedding_table(), project)

@@ -43,7 +43,7 @@ class LayerNorm(nn.Module):
 
 
 class Embed(nn.Module):
-    """Token embedding table [V, D]; `attend` reuses it as the output projection."""
+    """Token embedding table [V, D] (tied models reuse `embedding` as the output projection)."""
 
     vocab_size: int
     features: int
@@ -60,10 +60,6 @@ class Embed(nn.Module):
 
     def __call__(self, ids):
         return jnp.take(self.embedding, ids, axis=0).astype(self.dtype)
-
-    def attend(self, x):
-        """x [..., D] -> logits [..., V]."""
-        return jnp.einsum('...d,vd->...v', x, self.embedding.astype(self.dtype), preferred_element_type=jnp.float32)
 
 
 def rotary(x, positions, base: float = 10_000.0):
@@ -103,12 +99,11 @@ class Attention(nn.Module):
         def param(name, shape, names, init=init_normal):
             return self.param(name, partitioned(init, names), shape, self.param_dtype).astype(self.dtype)
 
-        def project(name):  # x [B, T, D] -> [B, T, H, K]
-            w = param(name, (d, self.num_heads, k_dim), ('embed', 'heads', 'kv'))
-            b = param(name + '_bias', (self.num_heads, k_dim), ('heads', 'kv'), nn.initializers.zeros)
-            return jnp.einsum('btd,dhk->bthk', x, w) + b
-
-        q, k, v = project('query'), project('key'), project('value')
+        # One fused projection for query, key and value (one matmul, one parameter).
+        w = param('qkv', (d, 3, self.num_heads, k_dim), ('embed', None, 'heads', 'kv'))
+        b = param('qkv_bias', (3, self.num_heads, k_dim), (None, 'heads', 'kv'), nn.initializers.zeros)
+        qkv = jnp.einsum('btd,dnhk->nbthk', x, w) + b[:, None, None]
+        q, k, v = qkv[0], qkv[1], qkv[2]
         if self.use_rotary:
             q, k = rotary(q, positions), rotary(k, positions)
         t = x.shape[1]
@@ -121,12 +116,18 @@ class Attention(nn.Module):
             mask = structural
         elif structural is not None:
             mask = jnp.logical_and(mask, structural)
-        logits = jnp.einsum('bthk,bshk->bhts', q, k, preferred_element_type=jnp.float32) / jnp.sqrt(k_dim)
-        if mask is not None:
-            logits = jnp.where(mask, logits, jnp.finfo(jnp.float32).min)
-        probs = jax.nn.softmax(logits, axis=-1).astype(self.dtype)
-        probs = nn.Dropout(self.dropout)(probs, deterministic=not train)
-        out = jnp.einsum('bhts,bshk->bthk', probs, v)
+        q = q * jnp.asarray(k_dim**-0.5, q.dtype)  # scaled on [B, T, H, K], not on the [B, H, T, S] logits
+        if self.dtype in (jnp.bfloat16, jnp.float16) and not (train and self.dropout > 0):
+            # cuDNN flash attention on GPUs (XLA elsewhere); in float32, on CPU, the einsums
+            # below were as fast (benchmarks/, docs/design.md)
+            out = jax.nn.dot_product_attention(q, k, v, mask=mask, scale=1.0)
+        else:
+            logits = jnp.einsum('bthk,bshk->bhts', q, k, preferred_element_type=jnp.float32)
+            if mask is not None:
+                logits = jnp.where(mask, logits, jnp.finfo(jnp.float32).min)
+            probs = jax.nn.softmax(logits, axis=-1).astype(self.dtype)
+            probs = nn.Dropout(self.dropout)(probs, deterministic=not train)
+            out = jnp.einsum('bhts,bshk->bthk', probs, v)
         w = param('out', (self.num_heads, k_dim, d), ('heads', 'kv', 'embed'))
         return jnp.einsum('bthk,hkd->btd', out, w) + param('out_bias', (d,), ('embed',), nn.initializers.zeros)
 

@@ -5,10 +5,9 @@ import os
 
 import jax
 import jax.numpy as jnp
-import optax
 from jax.experimental import multihost_utils
 
-from research import flops, sampling
+from research import flops, losses, sampling
 from research.data import lm as lm_data
 from research.models.decoder import Decoder
 from research.tasks.base import Task
@@ -72,11 +71,13 @@ class LanguageModel(Task):
 
     def loss(self, model, params, batch, rng, train):
         """Summed weighted cross-entropy (float32) and the sums metrics are made of."""
-        logits = model.apply({'params': params}, batch['inputs'], train=train, rngs={'dropout': rng})
+        hidden, table = model.apply(
+            {'params': params}, batch['inputs'], train=train, project=False, rngs={'dropout': rng}
+        )
         w = batch['weights']
-        xent = optax.softmax_cross_entropy_with_integer_labels(logits, batch['targets'])
-        loss_sum = jnp.sum(xent * w)
-        correct = jnp.sum((jnp.argmax(logits, -1) == batch['targets']) * w)
+        loss_sum, correct = losses.token_losses(
+            hidden, table, batch['targets'], w, chunk_tokens=self.config.model.logits_chunk
+        )
         return loss_sum, dict(loss=loss_sum, correct=correct, weight=jnp.sum(w))
 
     def summarize(self, sums):

@@ -7,8 +7,8 @@ initialises a classifier through `init_from` (the 'encoder' subtree is shared).
 """
 
 import jax.numpy as jnp
-import optax
 
+from research import losses
 from research.data import lm as lm_data
 from research.data import mlm as mlm_data
 from research.models.encoder import Encoder, MaskedLM
@@ -60,12 +60,18 @@ class MaskedLanguageModel(Task):
     def loss(self, model, params, batch, rng, train):
         """Cross-entropy summed over the masked positions (weights), float32."""
         tokens = batch['inputs']
-        logits = model.apply(
-            {'params': params}, tokens, batch['targets'] != vocab_lib.PAD_ID, train=train, rngs={'dropout': rng}
+        hidden, table, bias = model.apply(
+            {'params': params},
+            tokens,
+            batch['targets'] != vocab_lib.PAD_ID,
+            train=train,
+            project=False,
+            rngs={'dropout': rng},
         )
         w = batch['weights']
-        loss_sum = jnp.sum(optax.softmax_cross_entropy_with_integer_labels(logits, batch['targets']) * w)
-        correct = jnp.sum((jnp.argmax(logits, -1) == batch['targets']) * w)
+        loss_sum, correct = losses.token_losses(
+            hidden, table, batch['targets'], w, bias, chunk_tokens=self.config.model.logits_chunk
+        )
         return loss_sum, dict(loss=loss_sum, correct=correct, weight=jnp.sum(w))
 
     def logits(self, model, params, inputs, mask):

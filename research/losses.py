@@ -1,0 +1,84 @@
+"""Output projection + softmax cross-entropy without the [B, T, V] logits in memory.
+
+Language-model losses spend most of their time on the logits: writing them, the
+log-sum-exp passes, the gradient's scatter of the one-hot and its transposed copy for the
+table's gradient. `token_losses` projects hidden states in chunks of positions (about
+`chunk_tokens` tokens of the batch at a time, so a chunk's logits stay in cache) and, under
+differentiation, computes the gradients of hidden states, table and bias in the same pass
+(softmax - one-hot, no scatter), so nothing is recomputed. Measured on the 2-core CPU
+(benchmarks/): 129 -> 94 ms for the tiny shape's loss and its gradients.
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+
+
+def token_losses(hidden, table, targets, weights, bias=None, chunk_tokens: int = 512):
+    """(sum of weights · cross-entropy, sum of weights · [target logit is the max]) for logits
+    `hidden @ table.T + bias`: hidden [B, T, D], table [V, D], bias [V] or None, targets and
+    weights [B, T]. Logits are float32 whatever the compute dtype."""
+    if bias is None:
+        bias = jnp.zeros(table.shape[:1], jnp.float32)
+    b, t = targets.shape
+    # The most positions per chunk that divide T with at most chunk_tokens tokens (>= 1).
+    c = max([d for d in range(1, t + 1) if t % d == 0 and d * b <= max(chunk_tokens, b)])
+    return _losses(hidden, table, bias, targets, weights.astype(jnp.float32), c)
+
+
+def _chunks(x, c):
+    """[B, T, …] -> [T / c, B, c, …]: a scan over position chunks keeps the batch axis (and its
+    sharding) intact."""
+    b, t = x.shape[:2]
+    return x.reshape(b, t // c, c, *x.shape[2:]).swapaxes(0, 1)
+
+
+def _scan(hidden, table, bias, targets, weights, c, grads: bool):
+    """Loss and hit sums; with `grads`, also d(loss)/d(hidden, table, bias)."""
+    v, d = table.shape
+
+    def body(carry, xs):
+        h, y, w = xs
+        logits = jnp.einsum('bcd,vd->bcv', h, table, preferred_element_type=jnp.float32) + bias.astype(jnp.float32)
+        top = jnp.max(logits, axis=-1, keepdims=True)
+        e = jnp.exp(logits - top)
+        total = jnp.sum(e, axis=-1, keepdims=True)
+        target = jnp.take_along_axis(logits, y[..., None], axis=-1)
+        loss = jnp.sum((jnp.log(total) + top - target)[..., 0] * w)
+        hits = jnp.sum((target >= top)[..., 0] * w)
+        sums = (carry[0] + loss, carry[1] + hits)
+        if not grads:
+            return sums + carry[2:], None
+        one_hot = jax.lax.broadcasted_iota(jnp.int32, logits.shape, 2) == y[..., None]
+        g = (e / total - one_hot) * w[..., None]  # d loss / d logits
+        dh = jnp.einsum('bcv,vd->bcd', g.astype(table.dtype), table, preferred_element_type=jnp.float32)
+        # [D, V] from g as laid out (no transposed copy of g); transposed once at the end.
+        dt = carry[2] + jnp.einsum('bcd,bcv->dv', h, g.astype(h.dtype), preferred_element_type=jnp.float32)
+        return sums + (dt, carry[3] + jnp.sum(g, axis=(0, 1))), dh.astype(hidden.dtype)
+
+    zero = jnp.zeros((), jnp.float32)
+    init = (zero, zero) + ((jnp.zeros((d, v), jnp.float32), jnp.zeros((v,), jnp.float32)) if grads else ())
+    carry, dh = jax.lax.scan(body, init, (_chunks(hidden, c), _chunks(targets, c), _chunks(weights, c)))
+    return carry, dh
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(5,))
+def _losses(hidden, table, bias, targets, weights, c):
+    return _scan(hidden, table, bias, targets, weights, c, grads=False)[0]
+
+
+def _losses_fwd(hidden, table, bias, targets, weights, c):
+    (loss, hits, dt, db), dh = _scan(hidden, table, bias, targets, weights, c, grads=True)
+    b, t = targets.shape
+    dh = dh.swapaxes(0, 1).reshape(b, t, -1)
+    return (loss, hits), (dh, dt.T.astype(table.dtype), db.astype(bias.dtype))
+
+
+def _losses_bwd(c, res, cotangents):
+    dh, dt, db = res
+    g = cotangents[0]  # the hit count is a step function: no gradient
+    return dh * g.astype(dh.dtype), dt * g.astype(dt.dtype), db * g.astype(db.dtype), None, None
+
+
+_losses.defvjp(_losses_fwd, _losses_bwd)
