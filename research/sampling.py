@@ -16,8 +16,10 @@ import numpy as np
 
 def sample_logits(logits, rng, temperature: float, top_k: int):
     """logits [B, V] -> token ids [B]; temperature 0 means greedy (argmax)."""
-    if temperature == 0.0:
-        return jnp.argmax(logits, axis=-1)
+    if temperature == 0.0:  # argmax as two plain reductions: XLA:CPU's (value, index) one was slower
+        ids = jax.lax.broadcasted_iota(jnp.int32, logits.shape, logits.ndim - 1)
+        top = jnp.max(logits, axis=-1, keepdims=True)
+        return jnp.min(jnp.where(logits == top, ids, logits.shape[-1]), axis=-1)
     logits = logits / temperature
     if 0 < top_k < logits.shape[-1]:
         kth = jax.lax.top_k(logits, top_k)[0][:, -1:]
@@ -26,15 +28,20 @@ def sample_logits(logits, rng, temperature: float, top_k: int):
 
 
 @functools.partial(jax.jit, static_argnames=('model', 'prefill', 'temperature', 'top_k'))
-def _decode_loop(model, params, tokens, prompt_lens, rng, prefill, temperature, top_k):
+def _decode_loop(model, params, table_t, tokens, prompt_lens, rng, prefill, temperature, top_k):
     b, total = tokens.shape
     shapes = jax.eval_shape(model.init, jax.random.key(0), tokens)['cache']
     cache = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
 
     def feed(t, current, tokens, cache):
         """Runs tokens [B, n] at positions t-n+1..t; writes position t+1 unless it is the prompt's."""
-        logits, mutated = model.apply({'params': params, 'cache': cache}, current, mutable=['cache'])
-        sampled = sample_logits(logits[:, -1], jax.random.fold_in(rng, t), temperature, top_k)
+        (hidden, _), mutated = model.apply(
+            {'params': params, 'cache': cache}, current, project=False, mutable=['cache']
+        )
+        logits = jnp.einsum(
+            'bd,dv->bv', hidden[:, -1], table_t.astype(hidden.dtype), preferred_element_type=jnp.float32
+        )
+        sampled = sample_logits(logits, jax.random.fold_in(rng, t), temperature, top_k)
         keep_prompt = t + 1 < prompt_lens
         nxt = jnp.where(keep_prompt, jax.lax.dynamic_slice(tokens, (0, t + 1), (b, 1))[:, 0], sampled)
         tokens = jax.lax.dynamic_update_slice(tokens, nxt[:, None].astype(tokens.dtype), (0, t + 1))
@@ -71,9 +78,20 @@ def generate(
     tokens = np.full((len(prompts), total), pad_id, np.int32)
     for i, p in enumerate(prompts):
         tokens[i, : len(p)] = p
+    # The output table transposed to [D, V] once, outside the loop: XLA:CPU multiplies a few
+    # rows by it 2.4x faster than by the [V, D] table (benchmarks/, docs/design.md).
+    table_t = jnp.transpose(params['embed']['embedding'] if model.tie_embeddings else params['head'])
     out = np.asarray(
         _decode_loop(
-            model, params, jnp.asarray(tokens), jnp.asarray(lens), rng, int(lens.min()), float(temperature), int(top_k)
+            model,
+            params,
+            table_t,
+            jnp.asarray(tokens),
+            jnp.asarray(lens),
+            rng,
+            int(lens.min()),
+            float(temperature),
+            int(top_k),
         )
     )
     results = []

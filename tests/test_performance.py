@@ -87,7 +87,15 @@ def test_prefill_equals_token_by_token(positions, temperature):
         tokens[i, : len(p)] = p
     run = lambda prefill: np.asarray(
         sampling._decode_loop(
-            model, params['params'], jnp.asarray(tokens), jnp.asarray(lens), jax.random.key(5), prefill, temperature, 0
+            model,
+            params['params'],
+            params['params']['embed']['embedding'].T,
+            jnp.asarray(tokens),
+            jnp.asarray(lens),
+            jax.random.key(5),
+            prefill,
+            temperature,
+            0,
         )
     )
     prefilled, stepwise = run(int(lens.min())), run(1)

@@ -102,8 +102,8 @@ class Attention(nn.Module):
         # One fused projection for query, key and value (one matmul, one parameter).
         w = param('qkv', (d, 3, self.num_heads, k_dim), ('embed', None, 'heads', 'kv'))
         b = param('qkv_bias', (3, self.num_heads, k_dim), (None, 'heads', 'kv'), nn.initializers.zeros)
-        qkv = jnp.einsum('btd,dnhk->nbthk', x, w) + b[:, None, None]
-        q, k, v = qkv[0], qkv[1], qkv[2]
+        qkv = jnp.einsum('btd,dnhk->btnhk', x, w) + b  # in the kernel's order: no transposed copy of it
+        q, k, v = qkv[:, :, 0], qkv[:, :, 1], qkv[:, :, 2]
         if self.use_rotary:
             q, k = rotary(q, positions), rotary(k, positions)
         t = x.shape[1]
@@ -117,29 +117,33 @@ class Attention(nn.Module):
         elif structural is not None:
             mask = jnp.logical_and(mask, structural)
         q = q * jnp.asarray(k_dim**-0.5, q.dtype)  # scaled on [B, T, H, K], not on the [B, H, T, S] logits
-        if self.dtype in (jnp.bfloat16, jnp.float16) and not (train and self.dropout > 0):
+        kv = 'bhsk' if self.decode else 'bshk'  # the layout of k and v (caches: see _update_cache)
+        if self.dtype in (jnp.bfloat16, jnp.float16) and not (self.decode or train and self.dropout > 0):
             # cuDNN flash attention on GPUs (XLA elsewhere); in float32, on CPU, the einsums
             # below were as fast (benchmarks/, docs/design.md)
             out = jax.nn.dot_product_attention(q, k, v, mask=mask, scale=1.0)
         else:
-            logits = jnp.einsum('bthk,bshk->bhts', q, k, preferred_element_type=jnp.float32)
+            logits = jnp.einsum(f'bthk,{kv}->bhts', q, k, preferred_element_type=jnp.float32)
             if mask is not None:
                 logits = jnp.where(mask, logits, jnp.finfo(jnp.float32).min)
             probs = jax.nn.softmax(logits, axis=-1).astype(self.dtype)
             probs = nn.Dropout(self.dropout)(probs, deterministic=not train)
-            out = jnp.einsum('bhts,bshk->bthk', probs, v)
+            out = jnp.einsum(f'bhts,{kv}->bthk', probs, v)
         w = param('out', (self.num_heads, k_dim, d), ('heads', 'kv', 'embed'))
         return jnp.einsum('bthk,hkd->btd', out, w) + param('out_bias', (d,), ('embed',), nn.initializers.zeros)
 
     def _update_cache(self, k, v, index):
-        """Writes k, v [B, T, H, K] at `index`; returns the full cache and its mask."""
+        """Writes k, v [B, T, H, K] at `index` into caches laid out [B, H, S_max, K] (what the
+        attention einsums read: a [B, S, H, K] cache was transposed whole at every step);
+        returns the caches and their mask."""
+        k, v = k.swapaxes(1, 2), v.swapaxes(1, 2)
         cached_k = self.variable('cache', 'cached_key', jnp.zeros, k.shape, k.dtype)
         cached_v = self.variable('cache', 'cached_value', jnp.zeros, v.shape, v.dtype)
         if self.is_initializing():  # init sees the full [B, S_max] shape: just allocate
             return k, v, None
-        cached_k.value = jax.lax.dynamic_update_slice(cached_k.value, k, (0, index, 0, 0))
-        cached_v.value = jax.lax.dynamic_update_slice(cached_v.value, v, (0, index, 0, 0))
-        s_max, t = cached_k.value.shape[1], k.shape[1]
+        cached_k.value = jax.lax.dynamic_update_slice(cached_k.value, k, (0, 0, index, 0))
+        cached_v.value = jax.lax.dynamic_update_slice(cached_v.value, v, (0, 0, index, 0))
+        s_max, t = cached_k.value.shape[2], k.shape[2]
         query_pos = index + jnp.arange(t)[:, None]
         mask = (jnp.arange(s_max)[None, :] <= query_pos)[None, None]  # [1, 1, T, S_max]
         return cached_k.value, cached_v.value, mask
