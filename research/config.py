@@ -52,6 +52,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.keep_checkpoints = 3
     c.progress_bar = True
     c.peak_flops = 0.0  # per-device FLOP/s for MFU; 0: measure a float32 matmul at start
+    c.profile_steps = 0  # > 0: a jax.profiler trace of that many steps (after the first) in WORKDIR/profile
+    c.dropout_rng = 'threefry2x32'  # dropout keys' PRNG: 'threefry2x32', or 'rbg' / 'unsafe_rbg' (cheaper masks)
     c.resume = ''  # a workdir or checkpoint dir to resume the full state from
     # Params only, new heads initialised: a workdir of ours, or 'hf:PATH' (HF BERT safetensors
     # file or directory). Used when the workdir has no checkpoint and resume is empty.
@@ -352,6 +354,11 @@ def validate(config, num_devices: int, num_processes: int = 1):
         need(config[key] >= 1, f'config.{key}={config[key]} must be >= 1')
     need(config.checkpoint_minutes >= 0, f'config.checkpoint_minutes={config.checkpoint_minutes} must be >= 0')
     need(config.eval_every >= 0, f'config.eval_every={config.eval_every} must be >= 0')
+    need(config.profile_steps >= 0, f'config.profile_steps={config.profile_steps} must be >= 0')
+    need(
+        config.dropout_rng in ('threefry2x32', 'rbg', 'unsafe_rbg'),
+        f"config.dropout_rng={config.dropout_rng!r}: use 'threefry2x32', 'rbg' or 'unsafe_rbg'",
+    )
     need(config.task in TASKS, f'config.task={config.task!r}: choose one of {TASKS}')
     need(
         config.data.tokenizer in ('words', 'wordpiece'),

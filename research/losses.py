@@ -5,8 +5,10 @@ log-sum-exp passes, the gradient's scatter of the one-hot and its transposed cop
 table's gradient. `token_losses` projects hidden states in chunks of positions (about
 `chunk_tokens` tokens of the batch at a time, so a chunk's logits stay in cache) and, under
 differentiation, computes the gradients of hidden states, table and bias in the same pass
-(softmax - one-hot, no scatter), so nothing is recomputed. Measured on the 2-core CPU
-(benchmarks/): 129 -> 94 ms for the tiny shape's loss and its gradients.
+(softmax - one-hot, no scatter), so nothing is recomputed. Positions of weight 0 are moved
+to the end of their row and chunks holding none of weight > 0 are skipped: an MLM batch
+(15% of positions predicted) projects about a quarter of its positions. Measured on the
+2-core CPU: 129 -> 94 ms for the tiny decoder shape's loss and gradients.
 """
 
 import functools
@@ -38,8 +40,7 @@ def _scan(hidden, table, bias, targets, weights, c, grads: bool):
     """Loss and hit sums; with `grads`, also d(loss)/d(hidden, table, bias)."""
     v, d = table.shape
 
-    def body(carry, xs):
-        h, y, w = xs
+    def chunk(carry, h, y, w):
         logits = jnp.einsum('bcd,vd->bcv', h, table, preferred_element_type=jnp.float32) + bias.astype(jnp.float32)
         top = jnp.max(logits, axis=-1, keepdims=True)
         e = jnp.exp(logits - top)
@@ -49,7 +50,7 @@ def _scan(hidden, table, bias, targets, weights, c, grads: bool):
         hits = jnp.sum((target >= top)[..., 0] * w)
         sums = (carry[0] + loss, carry[1] + hits)
         if not grads:
-            return sums + carry[2:], None
+            return sums, jnp.zeros((), hidden.dtype)
         one_hot = jax.lax.broadcasted_iota(jnp.int32, logits.shape, 2) == y[..., None]
         g = (e / total - one_hot) * w[..., None]  # d loss / d logits
         dh = jnp.einsum('bcv,vd->bcd', g.astype(table.dtype), table, preferred_element_type=jnp.float32)
@@ -57,21 +58,40 @@ def _scan(hidden, table, bias, targets, weights, c, grads: bool):
         dt = carry[2] + jnp.einsum('bcd,bcv->dv', h, g.astype(h.dtype), preferred_element_type=jnp.float32)
         return sums + (dt, carry[3] + jnp.sum(g, axis=(0, 1))), dh.astype(hidden.dtype)
 
+    def body(carry, xs):
+        h, y, w = xs
+        # Weighted positions come first in every row (see _losses): a chunk without any is
+        # skipped, e.g. 3 of 4 chunks of an MLM batch, where 15% of the positions count.
+        skip = lambda carry: (carry, jnp.zeros(h.shape if grads else (), hidden.dtype))
+        return jax.lax.cond(jnp.any(w > 0), lambda carry: chunk(carry, h, y, w), skip, carry)
+
     zero = jnp.zeros((), jnp.float32)
     init = (zero, zero) + ((jnp.zeros((d, v), jnp.float32), jnp.zeros((v,), jnp.float32)) if grads else ())
-    carry, dh = jax.lax.scan(body, init, (_chunks(hidden, c), _chunks(targets, c), _chunks(weights, c)))
-    return carry, dh
+    return jax.lax.scan(body, init, (_chunks(hidden, c), _chunks(targets, c), _chunks(weights, c)))
+
+
+def _weighted_first(weights):
+    """(order, inverse) along T: each row's positions with weight > 0 first, stably."""
+    order = jnp.argsort(weights <= 0, axis=1, stable=True)
+    return order, jnp.argsort(order, axis=1)
+
+
+def _take(x, order):
+    return jnp.take_along_axis(x, order.reshape(order.shape + (1,) * (x.ndim - 2)), axis=1)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(5,))
 def _losses(hidden, table, bias, targets, weights, c):
-    return _scan(hidden, table, bias, targets, weights, c, grads=False)[0]
+    order, _ = _weighted_first(weights)
+    return _scan(_take(hidden, order), table, bias, _take(targets, order), _take(weights, order), c, False)[0]
 
 
 def _losses_fwd(hidden, table, bias, targets, weights, c):
-    (loss, hits, dt, db), dh = _scan(hidden, table, bias, targets, weights, c, grads=True)
+    order, inverse = _weighted_first(weights)
+    sums, dh = _scan(_take(hidden, order), table, bias, _take(targets, order), _take(weights, order), c, True)
+    loss, hits, dt, db = sums
     b, t = targets.shape
-    dh = dh.swapaxes(0, 1).reshape(b, t, -1)
+    dh = _take(dh.swapaxes(0, 1).reshape(b, t, -1), inverse)
     return (loss, hits), (dh, dt.T.astype(table.dtype), db.astype(bias.dtype))
 
 

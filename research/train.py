@@ -217,6 +217,27 @@ class _StepLog:
         return metrics
 
 
+class _Profile:
+    """A jax.profiler trace of `steps` train steps, from the end of this process's first (compiled)
+    step; TensorBoard's profile plugin or Perfetto (the .trace.json.gz) opens it."""
+
+    def __init__(self, steps: int, start: int, directory: str, log):
+        self.first, self.last = (start + 1, start + 1 + steps) if steps else (None, None)
+        self.directory, self.log, self.on = directory, log, False
+
+    def after(self, step, state):
+        """Call after dispatching `step` (None: the loop ended)."""
+        if step is not None and step == self.first:
+            jax.block_until_ready(state)
+            jax.profiler.start_trace(self.directory, create_perfetto_trace=True)
+            self.on = True
+        elif self.on and (step is None or step == self.last):
+            jax.block_until_ready(state)
+            jax.profiler.stop_trace()
+            self.on = False
+            self.log(f'profile of steps {self.first + 1}..{step or "end"} written to {self.directory}')
+
+
 @dataclasses.dataclass
 class Run:
     """The parts of one run that the loop and the evaluations share (built by `setup`)."""
@@ -293,6 +314,7 @@ class Run:
         )
         step, control, saved_at, stop_now = start, None, start, False
         rows = config.batch_size // jax.process_count()
+        profile = _Profile(config.profile_steps, start, os.path.join(self.workdir, 'profile'), self.log)
         while step < config.total_steps:
             batch = dict(next(data), control=stop.control(rows))
             batch = sharding.global_batch(batch, self.mesh)
@@ -302,6 +324,7 @@ class Run:
                 state, metrics = train_step(state, batch, jax.random.fold_in(self.rng, step))
             step += 1
             steps.add(step, metrics)
+            profile.after(step, state)
             bar.update(1)
             last = step == config.total_steps
             # The previous step's agreed flags: this step is in flight while we wait for them.
@@ -328,6 +351,7 @@ class Run:
             if due or save_now:
                 steps.restart_clock()
         bar.close()
+        profile.after(None, state)
         if stop_now:  # the caller's Run.close() waits for the commit before this is reported
             raise stopping.Stopped(
                 stop.received or 'a signal to another process', step, f'{self.mngr.directory}/{step}'
@@ -351,6 +375,8 @@ def setup(config, workdir: str, log=print, train: bool = True):
     if restored:
         log(f'resumed from step {start} (data position {data_state})')
     init_rng, train_rng = jax.random.split(jax.random.key(config.seed))
+    if config.dropout_rng != 'threefry2x32':  # same seed, another generator for the dropout masks
+        train_rng = jax.random.key(jax.random.bits(train_rng, dtype=jnp.uint32), impl=config.dropout_rng)
     ctx = Context(config, task, vocab, model, mesh, jax.tree.map(lambda a: a.sharding, abstract.params), workdir, log)
     data = None
     if train and start < config.total_steps:

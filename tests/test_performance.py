@@ -13,7 +13,7 @@ import pytest
 from conftest import tiny_lm_config
 
 from research import config as config_lib
-from research import losses, sampling, sharding, tasks, train
+from research import losses, metric_writer, sampling, sharding, tasks, train
 from research.models.decoder import Decoder
 
 
@@ -146,3 +146,23 @@ def test_flops_formula_matches_xla_cost_analysis(task):
     params = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), abstract.params)
     stated = t.flops_per_token(params) * 4 * 256
     assert abs(counted / stated - 1) < 0.1, (counted, stated)
+
+
+def test_profile_steps_and_dropout_rng(bbc, tmp_path):
+    """config.profile_steps writes a trace into WORKDIR/profile; config.dropout_rng swaps the
+    dropout generator (another draw than threefry, the same on a rerun); a bad name fails early."""
+    import glob
+
+    def final_loss(workdir, **overrides):
+        c = tiny_lm_config(bbc, total_steps=4, log_every=1, **overrides)
+        train.train_and_evaluate(c, str(workdir))
+        return [e['train/loss'] for e in metric_writer.read_metrics(str(workdir)) if 'train/loss' in e][-1]
+
+    rbg = final_loss(tmp_path / 'a', dropout_rng='unsafe_rbg', profile_steps=2)
+    assert glob.glob(str(tmp_path / 'a' / 'profile' / '**' / '*.xplane.pb'), recursive=True)
+    assert glob.glob(str(tmp_path / 'a' / 'profile' / '**' / '*perfetto_trace.json.gz'), recursive=True)
+    assert final_loss(tmp_path / 'b', dropout_rng='unsafe_rbg') == rbg
+    assert final_loss(tmp_path / 'c') != rbg
+    c = tiny_lm_config(bbc, dropout_rng='mt19937')
+    with pytest.raises(config_lib.ConfigError, match="dropout_rng='mt19937'"):
+        config_lib.validate(c, 1)
