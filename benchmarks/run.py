@@ -29,20 +29,21 @@ CASES = [f'train:{k}:{s}' for k in ('decoder', 'encoder') for s in ('tiny', 'sma
 ]
 
 
-def worker(impl: str, case: str, warmup: int, steps: int) -> dict:
+def worker(impl: str, case: str, warmup: int, steps: int, dtype: str) -> dict:
     """One measurement in this process (the `--worker` mode)."""
     from benchmarks import hf, ours
 
-    module = ours if impl == 'ours' else hf
     what, *rest = case.split(':')
+    if impl == 'hf':
+        return hf.train(rest[0], rest[1], warmup, steps) if what == 'train' else hf.decode(int(rest[0]), warmup, steps)
     if what == 'train':
-        return module.train(rest[0], rest[1], warmup, steps)
-    return module.decode(int(rest[0]), warmup, steps)
+        return ours.train(rest[0], rest[1], warmup, steps, dtype=dtype)
+    return ours.decode(int(rest[0]), warmup, steps)
 
 
 def measure(impl: str, case: str, args) -> dict:
     cmd = [sys.executable, __file__, '--worker', impl, '--cases', case, '--warmup', str(args.warmup)]
-    cmd += ['--steps', str(args.steps)]
+    cmd += ['--steps', str(args.steps), '--dtype', args.dtype]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL='2', PYTHONPATH=ROOT)
     done = subprocess.run(cmd, capture_output=True, text=True, env=env)
     lines = [line for line in done.stdout.splitlines() if line.startswith('RESULT ')]
@@ -118,13 +119,14 @@ def main():
     p.add_argument('--steps', type=int, default=10, help='timed steps (decode: timed calls) per run')
     p.add_argument('--warmup', type=int, default=2)
     p.add_argument('--no_reference', action='store_true', help='time our side only')
+    p.add_argument('--dtype', default='float32', help="our train step's compute dtype (the reference: float32)")
     p.add_argument('--json', default='', help='also write every measurement here')
     p.add_argument('--worker', choices=('ours', 'hf'), help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.steps < 10 or args.warmup < 1:
         p.error('--steps must be >= 10 and --warmup >= 1 (the median of timed steps after warm-up)')
     if args.worker:
-        print('RESULT ' + json.dumps(worker(args.worker, args.cases, args.warmup, args.steps)), flush=True)
+        print('RESULT ' + json.dumps(worker(args.worker, args.cases, args.warmup, args.steps, args.dtype)), flush=True)
         return
     cases = args.cases.split(',')
     unknown = sorted(set(cases) - set(CASES))

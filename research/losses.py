@@ -5,10 +5,10 @@ log-sum-exp passes, the gradient's scatter of the one-hot and its transposed cop
 table's gradient. `token_losses` projects hidden states in chunks of positions (about
 `chunk_tokens` tokens of the batch at a time, so a chunk's logits stay in cache) and, under
 differentiation, computes the gradients of hidden states, table and bias in the same pass
-(softmax - one-hot, no scatter), so nothing is recomputed. Positions of weight 0 are moved
-to the end of their row and chunks holding none of weight > 0 are skipped: an MLM batch
-(15% of positions predicted) projects about a quarter of its positions. Measured on the
-2-core CPU: 129 -> 94 ms for the tiny decoder shape's loss and gradients.
+(softmax - one-hot, no scatter), so nothing is recomputed. With `sparse=True` (MLM)
+positions of weight 0 are moved to the end of their row and chunks holding none of weight
+> 0 are skipped: an MLM batch (15% of positions predicted) projects about a quarter of them.
+Measured on the 2-core CPU: 129 -> 94 ms for the tiny decoder shape's loss and gradients.
 """
 
 import functools
@@ -17,16 +17,17 @@ import jax
 import jax.numpy as jnp
 
 
-def token_losses(hidden, table, targets, weights, bias=None, chunk_tokens: int = 512):
+def token_losses(hidden, table, targets, weights, bias=None, chunk_tokens: int = 512, sparse: bool = False):
     """(sum of weights · cross-entropy, sum of weights · [target logit is the max]) for logits
     `hidden @ table.T + bias`: hidden [B, T, D], table [V, D], bias [V] or None, targets and
-    weights [B, T]. Logits are float32 whatever the compute dtype."""
+    weights [B, T]. Logits are float32 whatever the compute dtype. `sparse`: most weights are
+    0 (MLM): weighted positions are moved first and chunks without any are skipped."""
     if bias is None:
         bias = jnp.zeros(table.shape[:1], jnp.float32)
     b, t = targets.shape
     # The most positions per chunk that divide T with at most chunk_tokens tokens (>= 1).
     c = max([d for d in range(1, t + 1) if t % d == 0 and d * b <= max(chunk_tokens, b)])
-    return _losses(hidden, table, bias, targets, weights.astype(jnp.float32), c)
+    return _losses(hidden, table, bias, targets, weights.astype(jnp.float32), c, sparse)
 
 
 def _chunks(x, c):
@@ -36,7 +37,7 @@ def _chunks(x, c):
     return x.reshape(b, t // c, c, *x.shape[2:]).swapaxes(0, 1)
 
 
-def _scan(hidden, table, bias, targets, weights, c, grads: bool):
+def _scan(hidden, table, bias, targets, weights, c, sparse: bool, grads: bool):
     """Loss and hit sums; with `grads`, also d(loss)/d(hidden, table, bias)."""
     v, d = table.shape
 
@@ -62,6 +63,8 @@ def _scan(hidden, table, bias, targets, weights, c, grads: bool):
         h, y, w = xs
         # Weighted positions come first in every row (see _losses): a chunk without any is
         # skipped, e.g. 3 of 4 chunks of an MLM batch, where 15% of the positions count.
+        if not sparse:
+            return chunk(carry, h, y, w)
         skip = lambda carry: (carry, jnp.zeros(h.shape if grads else (), hidden.dtype))
         return jax.lax.cond(jnp.any(w > 0), lambda carry: chunk(carry, h, y, w), skip, carry)
 
@@ -70,32 +73,37 @@ def _scan(hidden, table, bias, targets, weights, c, grads: bool):
     return jax.lax.scan(body, init, (_chunks(hidden, c), _chunks(targets, c), _chunks(weights, c)))
 
 
-def _weighted_first(weights):
-    """(order, inverse) along T: each row's positions with weight > 0 first, stably."""
+def _weighted_first(weights, sparse: bool):
+    """(order, inverse) along T: each row's positions with weight > 0 first, stably (None, None:
+    as they are)."""
+    if not sparse:
+        return None, None
     order = jnp.argsort(weights <= 0, axis=1, stable=True)
     return order, jnp.argsort(order, axis=1)
 
 
 def _take(x, order):
-    return jnp.take_along_axis(x, order.reshape(order.shape + (1,) * (x.ndim - 2)), axis=1)
+    return x if order is None else jnp.take_along_axis(x, order.reshape(order.shape + (1,) * (x.ndim - 2)), axis=1)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(5,))
-def _losses(hidden, table, bias, targets, weights, c):
-    order, _ = _weighted_first(weights)
-    return _scan(_take(hidden, order), table, bias, _take(targets, order), _take(weights, order), c, False)[0]
+@functools.partial(jax.custom_vjp, nondiff_argnums=(5, 6))
+def _losses(hidden, table, bias, targets, weights, c, sparse):
+    order, _ = _weighted_first(weights, sparse)
+    h, y, w = _take(hidden, order), _take(targets, order), _take(weights, order)
+    return _scan(h, table, bias, y, w, c, sparse, False)[0]
 
 
-def _losses_fwd(hidden, table, bias, targets, weights, c):
-    order, inverse = _weighted_first(weights)
-    sums, dh = _scan(_take(hidden, order), table, bias, _take(targets, order), _take(weights, order), c, True)
+def _losses_fwd(hidden, table, bias, targets, weights, c, sparse):
+    order, inverse = _weighted_first(weights, sparse)
+    h, y, w = _take(hidden, order), _take(targets, order), _take(weights, order)
+    sums, dh = _scan(h, table, bias, y, w, c, sparse, True)
     loss, hits, dt, db = sums
     b, t = targets.shape
     dh = _take(dh.swapaxes(0, 1).reshape(b, t, -1), inverse)
     return (loss, hits), (dh, dt.T.astype(table.dtype), db.astype(bias.dtype))
 
 
-def _losses_bwd(c, res, cotangents):
+def _losses_bwd(c, sparse, res, cotangents):
     dh, dt, db = res
     g = cotangents[0]  # the hit count is a step function: no gradient
     return dh * g.astype(dh.dtype), dt * g.astype(dt.dtype), db * g.astype(db.dtype), None, None

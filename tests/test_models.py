@@ -52,11 +52,12 @@ def test_kv_cache_matches_full_forward(positions, tie):
         np.testing.assert_allclose(logits[:, 0], full[:, t], atol=1e-5, rtol=1e-5)
 
 
-def test_greedy_generate_matches_argmax_rollout():
-    model = tiny()
+@pytest.mark.parametrize('tie', [True, False])
+def test_greedy_generate_matches_argmax_rollout(tie):
+    model = tiny(tie_embeddings=tie)
     params = nn.unbox(model.init(jax.random.key(1), jnp.zeros((1, 8), jnp.int32)))['params']
     prompts = [[3, 4, 5], [7]]
-    out = sampling.generate(tiny(decode=True), params, prompts, 6, jax.random.key(0))
+    out = sampling.generate(tiny(tie_embeddings=tie, decode=True), params, prompts, 6, jax.random.key(0))
     for prompt, gen in zip(prompts, out):
         seq = list(prompt)
         for _ in range(6):

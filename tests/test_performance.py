@@ -43,8 +43,8 @@ def dense_losses(hidden, table, bias, targets, weights):
     return jnp.sum(xent * weights), jnp.sum((jnp.argmax(logits, -1) == targets) * weights)
 
 
-@pytest.mark.parametrize('chunk_tokens', [1, 12, 24, 10_000])
-def test_chunked_losses_equal_dense(chunk_tokens):
+@pytest.mark.parametrize('chunk_tokens,sparse', [(1, True), (12, True), (24, False), (10_000, False), (1, False)])
+def test_chunked_losses_equal_dense(chunk_tokens, sparse):
     """Values and gradients (hidden, table, bias) of the chunked fused loss equal plain autodiff
     through full logits, for every chunking, with zero-weight positions."""
     k = jax.random.split(jax.random.key(0), 4)
@@ -58,7 +58,7 @@ def test_chunked_losses_equal_dense(chunk_tokens):
     def grads(fn):
         return jax.value_and_grad(lambda *a: fn(*a, targets, weights)[0], argnums=(0, 1, 2))(hidden, table, bias)
 
-    chunked = lambda h, w, bi, y, wt: losses.token_losses(h, w, y, wt, bi, chunk_tokens=chunk_tokens)
+    chunked = lambda h, w, bi, y, wt: losses.token_losses(h, w, y, wt, bi, chunk_tokens=chunk_tokens, sparse=sparse)
     (value, g), (ref_value, ref_g) = grads(chunked), grads(dense_losses)
     np.testing.assert_allclose(value, ref_value, rtol=1e-5)
     for got, want in zip(g, ref_g):
@@ -133,6 +133,7 @@ def test_flops_formula_matches_xla_cost_analysis(task):
     c.task, c.model.arch = task, 'gpt' if task == 'lm' else 'bert'
     c.model.update(num_layers=2, d_model=64, num_heads=4, mlp_dim=256, max_len=256, dropout=0.0)
     c.model.logits_chunk = 1 << 20  # one chunk: XLA counts a loop body once
+    c.data.mask_rate = 1.0  # MLM: every position predicted, as XLA counts the projection
     c.data.seq_len, c.batch_size = 256, 4
     mesh = sharding.make_mesh(c.mesh, jax.devices()[:1])
     t = tasks.get(c)

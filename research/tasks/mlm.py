@@ -70,7 +70,7 @@ class MaskedLanguageModel(Task):
         )
         w = batch['weights']
         loss_sum, correct = losses.token_losses(
-            hidden, table, batch['targets'], w, bias, chunk_tokens=self.config.model.logits_chunk
+            hidden, table, batch['targets'], w, bias, chunk_tokens=self.config.model.logits_chunk, sparse=True
         )
         return loss_sum, dict(loss=loss_sum, correct=correct, weight=jnp.sum(w))
 
@@ -78,5 +78,9 @@ class MaskedLanguageModel(Task):
         return model.apply({'params': params}, inputs, mask)
 
     def flops_per_token(self, params):
-        """6 * matmul params (the tied output projection counts once) + 12 * L * T * D."""
-        return encoder_flops_per_token(params, self.config, tied_output=True)
+        """6 * matmul params + 12 * L * T * D, with the output projection (the tied embedding and
+        its bias) at the data.mask_rate of positions that are predicted: the loss skips the rest
+        (research/losses.py), so counting it everywhere would overstate MFU."""
+        full = encoder_flops_per_token(params, self.config, tied_output=True)
+        output = params['encoder']['embed']['embedding'].size + params['mlm']['bias'].size
+        return full - 6.0 * output * (1.0 - self.config.data.mask_rate)
