@@ -6,6 +6,7 @@ over the selected positions: MLM loss, perplexity and accuracy. An MLM checkpoin
 initialises a classifier through `init_from` (the 'encoder' subtree is shared).
 """
 
+import jax
 import jax.numpy as jnp
 
 from research import losses
@@ -82,5 +83,5 @@ class MaskedLanguageModel(Task):
         its bias) at the data.mask_rate of positions that are predicted: the loss skips the rest
         (research/losses.py), so counting it everywhere would overstate MFU."""
         full = encoder_flops_per_token(params, self.config, tied_output=True)
-        output = params['encoder']['embed']['embedding'].size + params['mlm']['bias'].size
+        output = sum(x.size for x in jax.tree.leaves((params['encoder']['embed'], params['mlm']['bias'])))
         return full - 6.0 * output * (1.0 - self.config.data.mask_rate)
