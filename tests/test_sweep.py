@@ -59,6 +59,7 @@ def read_csv(path):
         return list(csv.reader(f))
 
 
+@pytest.mark.slow  # ~50 s: kills and restarts a sweep of real runs (make test-slow; CI runs it)
 def test_killed_sweep_resumes_and_gives_the_same_table(bbc, tmp_path):
     exp = experiment(tmp_path, bbc)
     reference, resumed = str(tmp_path / 'a'), str(tmp_path / 'b')
