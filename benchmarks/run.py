@@ -1,6 +1,7 @@
 """Benchmark suite: ours vs the Hugging Face Flax reference, interleaved in one run (`make bench`).
 
 python benchmarks/run.py [--cases train:decoder:tiny,decode:1,…] [--rounds 2] [--steps 10] [--json FILE]
+                         [--dtype bfloat16] [--no_reference]
 
 Cases: train:{decoder,encoder}:{tiny,small,medium} (train tokens/s, step time, compile time
 of the first step, XLA's planned memory, MFU) and decode:{1,8} (greedy, 32-token prompt,
