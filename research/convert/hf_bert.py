@@ -58,7 +58,7 @@ def _linear(hf, path, n_in=1):
 
 
 def tensor_map(hf_config: dict, pooler: bool) -> dict:
-    """{HF tensor name (no prefix): (our parameter path, kind)} for a BERT checkpoint."""
+    """{HF tensor name (no prefix): (our parameter path, kind, part)} for a BERT checkpoint."""
     table = {
         'embeddings.word_embeddings.weight': (('embed', 'embedding'), 'copy', None),
         'embeddings.position_embeddings.weight': (('pos_embedding',), 'copy', None),
@@ -68,9 +68,9 @@ def tensor_map(hf_config: dict, pooler: bool) -> dict:
     table.update(_layer_norm('embeddings.LayerNorm', ('embed_ln',)))
     for i in range(hf_config['num_hidden_layers']):
         hf, blk = f'encoder.layer.{i}.', (f'block_{i}',)
-        for i, name in enumerate(('query', 'key', 'value')):
-            table[hf + f'attention.self.{name}.weight'] = (blk + ('attn', 'qkv'), 1, i)
-            table[hf + f'attention.self.{name}.bias'] = (blk + ('attn', 'qkv_bias'), 'flat', i)
+        for part, name in enumerate(('query', 'key', 'value')):
+            table[hf + f'attention.self.{name}.weight'] = (blk + ('attn', 'qkv'), 1, part)
+            table[hf + f'attention.self.{name}.bias'] = (blk + ('attn', 'qkv_bias'), 'flat', part)
         table[hf + 'attention.output.dense.weight'] = (blk + ('attn', 'out'), 2, None)
         table[hf + 'attention.output.dense.bias'] = (blk + ('attn', 'out_bias'), 'copy', None)
         table.update(_layer_norm(hf + 'attention.output.LayerNorm', blk + ('ln1',)))
@@ -158,12 +158,11 @@ def hf_to_params(tensors: dict, hf_config: dict) -> dict:
         if part is None:
             flat[path] = np.ascontiguousarray(array)
         else:
-            parts.setdefault(path, {})[part] = array
+            parts.setdefault((path, _axis(kind)), {})[part] = array
     if bad:
         raise ValueError(f'checkpoint tensors have wrong shapes for this config: {_listed(bad)}')
-    for path, pieces in parts.items():
-        kind = next(k for p, k, _ in table.values() if p == path)
-        flat[path] = np.stack([pieces[i] for i in sorted(pieces)], axis=_axis(kind))
+    for (path, axis), pieces in parts.items():
+        flat[path] = np.stack([pieces[i] for i in sorted(pieces)], axis=axis)
     return traverse_util.unflatten_dict(flat)
 
 

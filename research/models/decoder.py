@@ -74,14 +74,19 @@ class Decoder(nn.Module):
             )(x, positions, train, decode_index)
         x = layers.LayerNorm(name='ln_f', **kw)(x)
         if self.tie_embeddings:
-            table = embed.embedding.astype(self.dtype)
+            table = embed.embedding
         else:
             table = self.param(
                 'head',
                 layers.partitioned(layers.init_normal, ('vocab', 'embed')),
                 (self.vocab_size, self.d_model),
                 self.param_dtype,
-            ).astype(self.dtype)
+            )
+        table = table.astype(self.dtype)
         if not project:
             return x, table
         return jnp.einsum('btd,vd->btv', x, table, preferred_element_type=jnp.float32)
+
+    def output_table(self, params):
+        """The [V, D] table the logits are computed with, from the params (tied or 'head')."""
+        return params['embed']['embedding'] if self.tie_embeddings else params['head']
