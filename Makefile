@@ -20,10 +20,12 @@ $(VENV): pyproject.toml
 	$(PY) -m pip install -q --no-deps textblob
 	touch $@
 
-# TFDS dataset (into ~/tensorflow_datasets, or $$TFDS_DATA_DIR) and the word vocabulary.
-data: $(VOCAB)
-$(VOCAB): $(VENV)
+# TFDS dataset as ArrayRecord files (into ~/tensorflow_datasets, or $$TFDS_DATA_DIR; data
+# prepared earlier as TFRecord is prepared again) and the word vocabulary.
+data: $(VENV)
 	$(PY) -m research.tools.prepare_data --dataset bbc_news
+	$(MAKE) $(VOCAB)
+$(VOCAB):
 	$(PY) -m research.tools.build_vocab --dataset bbc_news --split train --out $(VOCAB) \
 		--min_count 3 --max_size 8000 --noprogress
 

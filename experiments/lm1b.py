@@ -20,7 +20,6 @@ def get_config(arg=''):
     c.data.eval_split = 'test'
     c.data.vocab_path = 'artifacts/lm1b.words.txt'
     c.data.seq_len = 128
-    c.data.shuffle_buffer = 100_000  # sentences
     c.data.max_eval_sequences = 4096
     c.model.positions = 'rotary'
     c.model.dropout = 0.0

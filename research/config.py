@@ -69,8 +69,7 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.lowercase = True
     c.data.normalize_numbers = False
     c.data.seq_len = 128
-    c.data.shuffle_buffer = 10_000  # documents
-    c.data.window_shuffle_buffer = 512  # packed training sequences
+    c.data.workers = 0  # lm/mlm: grain worker processes preparing training batches (0: in the trainer's process)
     c.data.max_eval_sequences = 0  # 0: the whole eval split
     c.data.unigram_baseline = False  # fit a unigram model on train, report its val perplexity
     c.data.label_key = 'label'  # classify/tag: the label feature
@@ -329,6 +328,7 @@ def validate(config, num_devices: int, num_processes: int = 1):
     )
     shards = data * m.fsdp  # the batch is split over both data and fsdp
     need(config.grad_accum >= 1, f'config.grad_accum={config.grad_accum} must be >= 1')
+    need(config.data.workers >= 0, f'config.data.workers={config.data.workers} must be >= 0 (0: no worker processes)')
     micro = config.batch_size // config.grad_accum
     need(
         config.batch_size % config.grad_accum == 0,

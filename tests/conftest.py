@@ -18,7 +18,7 @@ def bbc(tmp_path_factory):
 
     root = tmp_path_factory.mktemp('bbc')
     data_dir = str(root / 'tfds')
-    bbc_news.BbcNews(data_dir=data_dir).download_and_prepare()
+    sources.prepare(lambda: bbc_news.BbcNews(data_dir=data_dir))
     counts = count_tokens(sources.iter_texts('bbc_news', 'train', data_dir), WordTokenizer())
     vocab_path = str(root / 'vocab.txt')
     Vocab.build(counts, min_count=5, max_size=2000).save(vocab_path)
@@ -30,7 +30,7 @@ def wic(tmp_path_factory):
     """A miniature WordNet (TFDS data_dir) whose supersense (animal / food) shows only in the context."""
     from test_wordnet import write_lexicon
 
-    from research.data import wordnet
+    from research.data import sources, wordnet
 
     root = tmp_path_factory.mktemp('wic')
     names = [''.join('bdfgklmnpr'[int(d)] + 'aeiou'[int(d) % 5] for d in f'{i:03d}') for i in range(160)]
@@ -41,7 +41,8 @@ def wic(tmp_path_factory):
         for i, n in enumerate(names)
     ]
     data_dir = str(root / 'tfds')
-    wordnet.WordnetWic(data_dir=data_dir, wordnet_dir=write_lexicon(root / 'wn', synsets)).download_and_prepare()
+    wordnet_dir = write_lexicon(root / 'wn', synsets)
+    sources.prepare(lambda: wordnet.WordnetWic(data_dir=data_dir, wordnet_dir=wordnet_dir))
     return data_dir
 
 

@@ -19,12 +19,9 @@ def test_osis_to_text_separates_adjacent_words_and_drops_notes():
 @pytest.fixture(scope='module')
 def prepared(tmp_path_factory):
     data_dir = str(tmp_path_factory.mktemp('bible'))
-    bible.Bible(data_dir=data_dir).download_and_prepare()
+    sources.prepare(lambda: bible.Bible(data_dir=data_dir))
     return {
-        split: [
-            {k: v.decode() for k, v in ex.items()}
-            for ex in sources.load_split('bible', split, data_dir).as_numpy_iterator()
-        ]
+        split: [{k: v.decode() for k, v in ex.items()} for ex in sources.load_split('bible', split, data_dir)]
         for split in ('train', 'validation', 'test')
     }
 

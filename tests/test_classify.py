@@ -79,10 +79,8 @@ def test_finished_run_reevaluates_on_another_split(bbc, tmp_path):
     [val] = [e['val/majority_accuracy'] for e in events if 'val/majority_accuracy' in e]
     [test] = [e['test/majority_accuracy'] for e in events if 'test/majority_accuracy' in e]
     assert 'test/accuracy' in events[-1]
-    train = [int(x['label']) for x in sources.load_split('bbc_news', 'train', bbc['data_dir']).as_numpy_iterator()]
-    test_labels = np.array(
-        [int(x['label']) for x in sources.load_split('bbc_news', 'test', bbc['data_dir']).as_numpy_iterator()]
-    )
+    train = [int(x['label']) for x in sources.load_split('bbc_news', 'train', bbc['data_dir'])]
+    test_labels = np.array([int(x['label']) for x in sources.load_split('bbc_news', 'test', bbc['data_dir'])])
     assert test == pytest.approx(np.mean(test_labels == np.argmax(np.bincount(train)))) and test != val
 
 

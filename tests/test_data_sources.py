@@ -14,7 +14,7 @@ from research.tools import build_vocab, prepare_data
 
 def _read_split(data_dir, split):
     ds = sources.load_split('bbc_news', split, str(data_dir))
-    return [(ex['id'].decode(), int(ex['label']), ex['text']) for ex in ds.as_numpy_iterator()]
+    return [(ex['id'].decode(), int(ex['label']), ex['text']) for ex in ds]
 
 
 @pytest.fixture(scope='module')

@@ -3,6 +3,7 @@
 import collections
 import itertools
 
+import grain
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
@@ -29,19 +30,74 @@ def test_bad_documents_are_counted_not_fatal():
     np.testing.assert_array_equal(targets, stream[1:])  # every token is a target exactly once
 
 
-def test_train_iterator_resumes_at_the_next_batch_and_splits_rows():
-    def windows(epoch):
-        rng = np.random.default_rng(epoch)
-        return iter(rng.integers(1, 99, (7 * 8 + 3, 9)).astype(np.int32))
+def make_streams(docs, batch_size=4, seq_len=8, cursors=None):
+    """RowStreams over in-memory documents of integer tokens (b'' = an empty document)."""
 
-    full = lm.TrainIterator(windows, 8, slice(0, 8))
-    seen = [next(full) for _ in range(10)]  # crosses into epoch 1 (7 batches per epoch)
-    assert full.state == {'epoch': 1, 'batch': 3}
-    resumed = lm.TrainIterator(windows, 8, slice(0, 8), state={'epoch': 1, 'batch': 1})
-    np.testing.assert_array_equal(next(resumed)['inputs'], seen[8]['inputs'])
-    hosts = [lm.TrainIterator(windows, 8, slice(i * 4, i * 4 + 4)) for i in range(2)]
-    parts = [next(h)['inputs'] for h in hosts]
-    np.testing.assert_array_equal(np.concatenate(parts), seen[0]['inputs'])
+    def encode(raw, stats):
+        stats['docs'] += 1
+        return [int(t) for t in raw.split()] + [EOS_ID] if raw else None
+
+    texts = grain.MapDataset.source(docs).shuffle(seed=3)
+    return lm.RowStreams(texts, len(docs), encode, batch_size, seq_len, cursors or {r: (0, 0, 0) for r in range(4)})
+
+
+def iterator(docs, rows=slice(0, 4), state=None, workers=0):
+    state = state or {}
+    cursors = {r: tuple(c) for r, c in enumerate(state['rows'])} if state else None
+    streams = make_streams(docs, cursors=cursors)
+    return lm.TrainIterator(streams, rows, workers, state.get('step', 0), state.get('counts'))
+
+
+@pytest.fixture(scope='module')
+def corpus():
+    """30 documents whose tokens name them (document i: 100 i + 10 + k), some empty, one long."""
+    lengths = np.random.default_rng(0).integers(0, 12, 30)
+    lengths[7] = 60
+    return [' '.join(str(100 * i + 10 + k) for k in range(n)).encode() for i, n in enumerate(lengths)]
+
+
+def test_each_row_packs_its_own_documents_epoch_after_epoch(corpus):
+    it = iterator(corpus)
+    batches = [next(it) for _ in range(30)]  # several epochs
+    order = grain.MapDataset.range(30).shuffle(seed=3)  # the documents' order, epoch e at [30 e, 30 e + 30)
+    for row in range(4):
+        expected = [EOS_ID]
+        for epoch in range(8):
+            for position in range(row, 30, 4):  # row r reads positions r, r + 4, ...
+                doc = corpus[order[30 * epoch + position]]
+                expected += [int(t) for t in doc.split()] + [EOS_ID] if doc else []
+        inputs = np.concatenate([b['inputs'][row] for b in batches])
+        targets = np.concatenate([b['targets'][row] for b in batches])
+        np.testing.assert_array_equal(targets, expected[1 : len(targets) + 1])
+        np.testing.assert_array_equal(inputs, expected[: len(inputs)])
+        assert all(b['weights'][row].all() for b in batches)
+    assert it.state['step'] == 30 and min(cursor[0] for cursor in it.state['rows']) >= 2  # epochs done
+
+
+def test_resume_anywhere_host_split_and_workers_give_the_same_batches(corpus):
+    full = iterator(corpus)
+    states, batches = [], []
+    for _ in range(24):
+        states.append(full.state)
+        batches.append(next(full))
+    for t in (1, 6, 17):  # a fresh iterator at a checkpointed position goes on identically
+        resumed = iterator(corpus, state=states[t])
+        for u in range(t, t + 5):
+            np.testing.assert_array_equal(next(resumed)['inputs'], batches[u]['inputs'])
+        assert resumed.state == states[t + 5]  # position and data counts, exactly
+    hosts = [iterator(corpus, rows=slice(0, 2)), iterator(corpus, rows=slice(2, 4))]
+    workers = iterator(corpus, workers=2)
+    for t in range(12):
+        np.testing.assert_array_equal(np.concatenate([next(h)['inputs'] for h in hosts]), batches[t]['inputs'])
+        np.testing.assert_array_equal(next(workers)['inputs'], batches[t]['inputs'])
+    assert workers.state == states[12]
+
+
+def test_too_few_documents_or_no_tokens_is_a_clear_error():
+    with pytest.raises(ValueError, match='3 documents, fewer than the global batch'):
+        make_streams([b'1 2', b'3', b'4'])
+    with pytest.raises(ValueError, match='no tokens'):
+        next(iterator([b''] * 8))
 
 
 @pytest.fixture

@@ -13,6 +13,8 @@ import sys
 import numpy as np
 import pytest
 
+from research.data import sources
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILDER_FILE = os.path.join(ROOT, 'experiments', 'polarity', 'word_polarity.py')
 
@@ -89,7 +91,7 @@ def read_all(builder):
     return {
         split: {
             r['word'].decode(): (names[r['label']], float(r['polarity']), int(r['senses']))
-            for r in builder.as_dataset(split=split, shuffle_files=False).as_numpy_iterator()
+            for r in builder.as_data_source(split=split)
         }
         for split in ('train', 'validation', 'test')
     }
@@ -104,7 +106,7 @@ def prepared(tmp_path_factory):
     builder = word_polarity.WordPolarity(data_dir=data_dir, lexicon_path=lexicon)
     printed = io.StringIO()  # capsys is function-scoped: the builder's summary is caught here
     with contextlib.redirect_stdout(printed):
-        builder.download_and_prepare()
+        sources.prepare(lambda: builder)
     return data_dir, builder, printed.getvalue()
 
 
@@ -149,12 +151,12 @@ from research.data import sources
 data_dir = sys.argv[1]
 by_name = tfds.builder('word_polarity', data_dir=data_dir)
 from_dir = tfds.builder_from_directory(data_dir + '/word_polarity/1.0.0')
-words = lambda ds: sorted(r['word'].decode() for r in ds.as_numpy_iterator())
+words = lambda src: sorted(r['word'].decode() for r in src)
 print(json.dumps({
     'module_loaded': any('word_polarity' in name for name in sys.modules),
     'type': type(by_name).__name__,
-    'by_name': words(by_name.as_dataset(split='train')),
-    'from_dir': words(from_dir.as_dataset(split='train')),
+    'by_name': words(by_name.as_data_source(split='train')),
+    'from_dir': words(from_dir.as_data_source(split='train')),
     'load_split': words(sources.load_split('word_polarity', 'train', data_dir)),
 }))
 """
@@ -193,7 +195,7 @@ def test_real_lexicon(tmp_path):
         'negative': 496,
     }
     builder = word_polarity.WordPolarity(data_dir=str(tmp_path))
-    builder.download_and_prepare()
+    sources.prepare(lambda: builder)
     assert {name: info.num_examples for name, info in builder.info.splits.items()} == {
         'train': 787,
         'validation': 102,

@@ -94,10 +94,10 @@ def test_builder_splits_by_lemma(tmp_path):
     synsets = [('noun', 5, (f'beast{i}',), (f'the beast{i} ate grass', f'a beast{i} ran')) for i in range(30)]
     root = write_lexicon(tmp_path / 'wn', synsets)
     data_dir = str(tmp_path / 'tfds')
-    wordnet.WordnetWic(data_dir=data_dir, wordnet_dir=root).download_and_prepare()
+    sources.prepare(lambda: wordnet.WordnetWic(data_dir=data_dir, wordnet_dir=root))
     lemmas = {}
     for split in ('train', 'validation', 'test'):
-        rows = list(sources.load_split('wordnet_wic', split, data_dir).as_numpy_iterator())
+        rows = list(sources.load_split('wordnet_wic', split, data_dir))
         lemmas[split] = {r['lemma'].decode() for r in rows}
         assert all(wordnet.split_of(lemma) == split for lemma in lemmas[split])
         assert all(

@@ -2,7 +2,8 @@
 
 Kept outside the `research` package on purpose: a user's own dataset is this one builder
 file plus a config. Prepare it once (import this module, or load it by file path, and call
-`WordPolarity(data_dir=DIR).download_and_prepare()`); afterwards the prepared files are
+`research.data.sources.prepare(lambda: WordPolarity(data_dir=DIR))`, or `python -m
+research.tools.prepare_data --builder THIS_FILE`: ArrayRecord files); afterwards they are
 read back without this module by `tfds.builder_from_directory(DIR/word_polarity/1.0.0)`,
 or by `tfds.builder('word_polarity', data_dir=DIR)` (so research.data.sources.load_split),
 which in tfds 4.9 falls back to the prepared files when no builder class of that name is

@@ -19,7 +19,7 @@ from research.data import sources
 def class_names(config) -> list:
     """The names of config.data.label_key's classes (a ClassLabel, or a sequence of them)."""
     d = config.data
-    features = sources.get_builder(d.name, d.data_dir or None).info.features
+    features = sources.features(d.name, d.data_dir or None)
     feature = features[d.label_key] if d.label_key in features else None
     feature = getattr(feature, 'feature', feature)  # a Sequence of per-word labels
     if not hasattr(feature, 'names'):
@@ -36,9 +36,8 @@ def encode_split(config, split: str, stats: collections.Counter, *, encode, end_
     Texts longer than seq_len are cut (and counted); `end_id` (e.g. [SEP]) stays last.
     """
     d = config.data
-    ds = sources.load_split(d.name, split, d.data_dir or None)
     ids, labels = [], []
-    for ex in ds.as_numpy_iterator():
+    for ex in sources.load_split(d.name, split, d.data_dir or None):
         text = sources.decode_text(ex[d.text_key], stats)
         if text is None:  # empty documents are counted and dropped
             continue
@@ -93,15 +92,15 @@ def labelled_texts(config, split: str) -> tuple[list, np.ndarray]:
     """(texts, labels [N]) of a text-classification split in stored order, blank texts dropped
     (for evaluators that build prompts from the raw text)."""
     d = config.data
-    ds = sources.load_split(d.name, split, d.data_dir or None)
+    features = sources.features(d.name, d.data_dir or None)
     for key in (d.text_key, d.label_key):
-        if key not in ds.element_spec or ds.element_spec[key].shape.rank != 0:
+        if key not in features or features[key].shape != ():
             raise ValueError(
                 f'{key!r} is not a scalar feature of {d.name!r} (config.data.text_key/'
-                f'label_key); features: {sorted(ds.element_spec)}'
+                f'label_key); features: {sorted(features)}'
             )
     texts, labels, stats = [], [], collections.Counter()
-    for ex in ds.as_numpy_iterator():
+    for ex in sources.load_split(d.name, split, d.data_dir or None):
         text = sources.decode_text(ex[d.text_key], stats)
         if text is not None:
             texts.append(text)

@@ -56,9 +56,9 @@ def corrupt(tokens: np.ndarray, row_seeds, mask_args: dict) -> dict:
 
 
 class MaskedTrainIterator:
-    """The LM train iterator's windows, masked per row with seeds (seed, epoch, batch, global
-    row): masks depend neither on the host split nor on the batch size, and a resumed run
-    re-creates them. `state` and `stats` are the LM iterator's."""
+    """The LM train iterator's windows, masked per row with seeds (seed, step, global row):
+    masks do not depend on the host split, and a resumed run re-creates them. `state` and
+    `stats` are the LM iterator's."""
 
     def __init__(self, lm_iterator, rows: slice, seed: int, mask_args: dict):
         self.lm, self.rows, self.seed, self.mask_args = lm_iterator, rows, seed, mask_args
@@ -70,9 +70,9 @@ class MaskedTrainIterator:
         return self
 
     def __next__(self) -> dict:
-        epoch, index = self.lm.state['epoch'], self.lm.state['batch']
+        step = self.lm.step
         tokens = next(self.lm)['targets']  # each window's last seq_len tokens: disjoint windows
-        seeds = [(self.seed, epoch, index, r) for r in range(self.rows.start, self.rows.start + len(tokens))]
+        seeds = [(self.seed, step, r) for r in range(self.rows.start, self.rows.start + len(tokens))]
         return corrupt(tokens, seeds, self.mask_args)
 
 

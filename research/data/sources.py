@@ -1,5 +1,7 @@
 """Reading TFDS text datasets: shared by every pipeline and by the offline tools.
 
+Datasets are prepared as ArrayRecord files and read through random-access data sources
+(`tfds.data_source`), which the grain training pipelines index directly.
 Public TFDS datasets are read by name; local builders (offline corpora, listed in
 LOCAL_BUILDERS) are registered by importing their module first. Nothing here
 downloads or prepares data: an unprepared dataset is an error that says how to
@@ -11,7 +13,7 @@ import difflib
 import importlib
 import re
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import tensorflow as tf
 import tensorflow_datasets as tfds
@@ -69,8 +71,27 @@ def _split_names(split: str) -> list[str]:
     return [re.sub(r'\[.*$', '', part).strip() for part in split.split('+')]
 
 
-def load_split(name: str, split: str, data_dir: str | None) -> tf.data.Dataset:
-    """Returns one split of a prepared TFDS dataset, in stored order (no file shuffling).
+FILE_FORMAT = 'array_record'  # random access: tfds.data_source, grain
+
+
+def prepare(make_builder: Callable[[], tfds.core.DatasetBuilder]) -> dict[str, int]:
+    """Prepares the dataset of the builder `make_builder()` returns as ArrayRecord files (never
+    downloading from GCS); returns the split sizes. A dataset prepared earlier in another file
+    format (TFRecord, before the grain pipeline) is deleted and prepared again by a new builder
+    (a builder's format is fixed once it has read its files); one in ArrayRecord is left as it is."""
+    builder = make_builder()
+    if builder.is_prepared() and builder.info.file_format != tfds.core.FileFormat.ARRAY_RECORD:
+        tf.io.gfile.rmtree(builder.data_path)
+        builder = make_builder()
+    builder.download_and_prepare(
+        download_config=tfds.download.DownloadConfig(try_download_gcs=False), file_format=FILE_FORMAT
+    )
+    return {split: info.num_examples for split, info in sorted(builder.info.splits.items())}
+
+
+def load_split(name: str, split: str, data_dir: str | None):
+    """Returns one split of a prepared TFDS dataset as a random-access source in stored order:
+    `len(src)`, `src[i]` and iteration give dicts of numpy values (text as bytes).
 
     Args:
         name: TFDS name, e.g. 'bbc_news', 'imdb_reviews', 'glue/sst2'.
@@ -78,30 +99,49 @@ def load_split(name: str, split: str, data_dir: str | None) -> tf.data.Dataset:
         data_dir: TFDS data dir; None or '' for the TFDS default.
 
     Raises:
-        FileNotFoundError: the dataset is not prepared in `data_dir` (never downloads).
+        FileNotFoundError: the dataset is not prepared in `data_dir` (never downloads), or it
+            is prepared in a file format without random access (TFRecord).
         ValueError: `split` names a split the dataset does not have.
     """
     builder = get_builder(name, data_dir)
     available = sorted(builder.info.splits.keys())
     # info.splits is empty for an unprepared builder, and under tfds.testing.mock_data;
-    # as_dataset tells the two apart (it is patched by mock_data).
+    # as_data_source tells the two apart (it is patched by mock_data).
     unknown = [s for s in _split_names(split) if s not in available]
     if available and unknown:
         raise ValueError(f'Dataset {name!r} has no split {unknown[0]!r} (in {split!r}); available splits: {available}')
+    if available and builder.info.file_format != tfds.core.FileFormat.ARRAY_RECORD:
+        fix = (
+            f'{prepare_hint(name, data_dir)} again'
+            if is_local(name)
+            else f'convert it: tfds convert_format --dataset_dir {builder.data_path} --out_file_format array_record'
+        )
+        raise FileNotFoundError(
+            f'Dataset {name!r} in {builder.data_path} is prepared as {builder.info.file_format.value} files; the '
+            f'input pipeline reads ArrayRecord (random access, O(1) resume): {fix}.'
+        )
     try:
-        ds = builder.as_dataset(split=split, shuffle_files=False)
-    except AssertionError as e:  # tfds: "could not find data in ..."
+        return builder.as_data_source(split=split)
+    except (AssertionError, ValueError, NotImplementedError) as e:  # tfds: no files (of a random-access format)
+        if available:
+            raise
         where = data_dir or f'{builder.data_dir_root} (TFDS default)'
         raise FileNotFoundError(
             f'Dataset {name!r} is not prepared in data_dir {where}: {prepare_hint(name, data_dir)}.'
         ) from e
-    # No tf.data autotuning: deleting an iterator waits for its autotune thread's next
-    # wake-up (a lost-wake-up race in TF: up to a minute), which stalled every unfinished
-    # iterator -- the endless train stream at exit, pytest's final gc. These pipelines are
-    # sequential reads; autotuning has nothing to tune.
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    return ds.with_options(options)
+
+
+def features(name: str, data_dir: str | None) -> dict:
+    """The dataset's feature dict (name -> tfds feature), e.g. to check configured keys."""
+    return dict(get_builder(name, data_dir).info.features)
+
+
+def check_keys(name: str, data_dir: str | None, **keys: str):
+    """Fails now (not mid-run) if a configured key (config.data.<field> = key) is not a feature."""
+    have = features(name, data_dir)
+    for field, key in keys.items():
+        if key and key not in have:
+            raise ValueError(f'config.data.{field}={key!r} is not a feature of {name!r}; features: {sorted(have)}')
 
 
 def decode_utf8(raw: bytes | str, stats: collections.Counter) -> str:
@@ -143,12 +183,10 @@ def iter_texts(
         KeyError: the dataset has no feature `text_key` (lists the features).
     """
     stats = collections.Counter() if stats is None else stats
-    ds = load_split(name, split, data_dir)
-    features = ds.element_spec
-    if not isinstance(features, dict) or text_key not in features:
-        keys = sorted(features) if isinstance(features, dict) else features
-        raise KeyError(f'Dataset {name!r} has no feature {text_key!r}; features: {keys}')
-    for raw in ds.map(lambda ex: ex[text_key]).as_numpy_iterator():
-        text = decode_text(raw, stats)
+    src = load_split(name, split, data_dir)
+    if text_key not in features(name, data_dir):
+        raise KeyError(f'Dataset {name!r} has no feature {text_key!r}; features: {sorted(features(name, data_dir))}')
+    for ex in src:
+        text = decode_text(ex[text_key], stats)
         if text is not None:
             yield text

@@ -67,14 +67,10 @@ def encode_word_split(
     the target word if there is one.
     """
     d = config.data
-    ds = sources.load_split(d.name, split, d.data_dir or None)
-    for field in ('text_key', 'label_key', 'group_key', 'baseline_key'):
-        if d[field] and d[field] not in ds.element_spec:
-            raise ValueError(
-                f'config.data.{field}={d[field]!r} is not a feature of {d.name!r}; features: {sorted(ds.element_spec)}'
-            )
+    fields = ('text_key', 'label_key', 'group_key', 'baseline_key')
+    sources.check_keys(d.name, d.data_dir or None, **{field: d[field] for field in fields})
     out = collections.defaultdict(list)
-    for ex in ds.as_numpy_iterator():
+    for ex in sources.load_split(d.name, split, d.data_dir or None):
         stats['examples'] += 1
         words = [sources.decode_utf8(w, stats) for w in ex[d.text_key]]
         if not words:

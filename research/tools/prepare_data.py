@@ -31,8 +31,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def builder_from_file(path: str, data_dir: str | None) -> tfds.core.DatasetBuilder:
-    """The one GeneratorBasedBuilder class defined in the python file `path`, instantiated."""
+def builder_class(path: str) -> type:
+    """The one GeneratorBasedBuilder class defined in the python file `path`."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f'builder file {path!r} not found')
     name = os.path.splitext(os.path.basename(path))[0]
@@ -46,13 +46,7 @@ def builder_from_file(path: str, data_dir: str | None) -> tfds.core.DatasetBuild
     ]
     if len(classes) != 1:
         raise ValueError(f'{path} defines {len(classes)} GeneratorBasedBuilder classes; it needs exactly one')
-    return classes[0](data_dir=data_dir)
-
-
-def prepare(builder: tfds.core.DatasetBuilder) -> dict[str, int]:
-    """Prepares `builder`'s dataset (a no-op if already prepared); returns split sizes."""
-    builder.download_and_prepare(download_config=tfds.download.DownloadConfig(try_download_gcs=False))
-    return {split: info.num_examples for split, info in sorted(builder.info.splits.items())}
+    return classes[0]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -66,12 +60,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 2
     try:
-        builder = (
-            builder_from_file(args.builder, args.data_dir)
-            if args.builder
-            else sources.get_builder(args.dataset, args.data_dir)
+        cls = builder_class(args.builder) if args.builder else None  # registers its name: load it once
+        make = (
+            (lambda: cls(data_dir=args.data_dir)) if cls else (lambda: sources.get_builder(args.dataset, args.data_dir))
         )
-        sizes = prepare(builder)
+        sizes = sources.prepare(make)
+        builder = make()
     except (FileNotFoundError, ValueError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 2
