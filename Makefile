@@ -65,6 +65,7 @@ test-slow: data
 lint: $(VENV)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	.venv/bin/shellcheck launch/*.sh launch/slurm.sbatch .ci/run
 
 # Ours vs Hugging Face Flax, interleaved in one run (the reference installs with the bench extra).
 bench: data

@@ -308,7 +308,7 @@ def check_fields(config, base=None, prefix=''):
             config[key] = check_type(f'config.{name}', value, base[key])
 
 
-def validate(config, num_devices: int, num_processes: int = 1):
+def validate(config, num_devices: int, num_processes: int = 1, files: bool = True):
     """Checks values that types cannot: divisibility, choices, files. Raises ConfigError."""
 
     def need(ok, msg):
@@ -432,7 +432,7 @@ def validate(config, num_devices: int, num_processes: int = 1):
             f'and {num_processes} processes; use a multiple of {shards * num_processes}',
         )
     need(
-        os.path.isfile(config.data.vocab_path),
+        not files or os.path.isfile(config.data.vocab_path),
         f'vocab file {config.data.vocab_path!r} (config.data.vocab_path) not found; build it with '
         f'`python -m research.tools.build_vocab --dataset {config.data.name} --out {config.data.vocab_path}`',
     )

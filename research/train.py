@@ -373,7 +373,8 @@ def setup(config, workdir: str, log=print, train: bool = True):
     mngr, restored = _restore(config, workdir, abstract)
     start, state, data_state = restored or (0, None, None)
     if restored:
-        log(f'resumed from step {start} (data position {data_state})')
+        position = {k: v for k, v in data_state.items() if k != 'rows'}  # per-row cursors: too long to print
+        log(f'resumed from step {start} (data position {position})')
     init_rng, train_rng = jax.random.split(jax.random.key(config.seed))
     if config.dropout_rng != 'threefry2x32':  # same seed, another generator for the dropout masks
         train_rng = jax.random.key(jax.random.bits(train_rng, dtype=jnp.uint32), impl=config.dropout_rng)

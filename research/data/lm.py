@@ -124,10 +124,11 @@ class _RowStreamsIterator(grain.DatasetIterator):
         """The window starting before `cursor` (its previous token: <eos> at a document start)."""
         epoch, doc, offset = cursor
         per_epoch = -(-(self.ds.num_docs - row) // self.ds.batch_size)  # documents of this row per epoch
+        # A document is counted when its first token is read; re-reading it here after a resume is not.
         window = [self._ids(row, epoch, doc, collections.Counter())[offset - 1] if offset else vocab_lib.EOS_ID]
         empty = 0
         while len(window) <= self.ds.seq_len:
-            ids = self._ids(row, epoch, doc, stats if offset == 0 else collections.Counter())
+            ids = self._ids(row, epoch, doc, stats)
             take = (ids or [])[offset : offset + self.ds.seq_len + 1 - len(window)]
             window += take
             offset += len(take)
