@@ -17,7 +17,6 @@ import sys
 
 import jax
 import numpy as np
-import optax
 from jax.sharding import AbstractMesh, AxisType
 
 from research import config as config_lib
