@@ -23,35 +23,10 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)  # run as a script: `benchmarks` and `research` import from the checkout
 
-import numpy as np  # noqa: E402
-import tensorflow_datasets as tfds  # noqa: E402
-
-WORDS = 20_000
-
-
-class SyntheticDocs(tfds.core.GeneratorBasedBuilder):
-    """Documents of Zipf-distributed words w0 … w19999, ~27 words each (lm1b-like)."""
-
-    VERSION = tfds.core.Version('1.0.0')
-    docs = 1_000_000
-
-    def _info(self):
-        return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict({'text': tfds.features.Text()}))
-
-    def _split_generators(self, dl_manager):
-        return {'train': self._generate()}
-
-    def _generate(self):
-        rng = np.random.default_rng(0)
-        for start in range(0, self.docs, 10_000):
-            lengths = rng.geometric(1 / 27, 10_000)
-            words = rng.zipf(1.2, lengths.sum()) % WORDS
-            for i, doc in enumerate(np.split(words, np.cumsum(lengths)[:-1])):
-                yield start + i, {'text': ' '.join(f'w{w}' for w in doc)}
-
 
 def prepare(data_dir: str, docs: int) -> tuple[str, str]:
     """The corpus in data_dir (prepared unless it is there) and a vocab of all its words."""
+    from benchmarks.synthetic import WORDS, SyntheticDocs
     from research.data import sources
     from research.text.vocab import Vocab
 

@@ -29,6 +29,7 @@ DEFAULT_RULES = (
     ('heads', 'tensor'),
     ('kv', None),
     ('mlp', 'tensor'),
+    ('layers', None),  # the stacked axis of scanned blocks
 )
 
 
@@ -101,7 +102,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.model.dropout = 0.1
     c.model.dtype = 'float32'  # compute dtype
     c.model.param_dtype = 'float32'  # storage dtype
-    c.model.remat = False
+    c.model.remat = 'none'  # rematerialise blocks in the backward pass: 'none' | 'full' | 'dots_saveable'
+    c.model.scan_layers = False  # one scanned block body (compile time flat in depth; params 'blocks', stacked)
     c.model.logits_chunk = 512  # LM/MLM loss: tokens of the batch whose logits exist at once (research/losses.py)
 
     c.loss = ml_collections.ConfigDict()  # classification
@@ -367,6 +369,10 @@ def validate(config, num_devices: int, num_processes: int = 1, files: bool = Tru
     need(
         config.data.tokenizer == 'words' or config.task not in ('lm', 'mlm'),
         f"config.data.tokenizer='wordpiece': task {config.task!r} reads a word vocabulary; use 'words'",
+    )
+    need(
+        config.model.remat in ('none', 'full', 'dots_saveable'),
+        f"config.model.remat={config.model.remat!r}: use 'none', 'full' or 'dots_saveable'",
     )
     need(
         config.data.label_pieces in ('first', 'all'),

@@ -3,12 +3,14 @@
 Fine-tuning knobs: `freeze` (a regex over parameter paths like 'encoder/block_0/attn/query';
 matching parameters get zero updates — a linear probe is `freeze='^(?!head/)'`) and
 `layer_decay` (layer-wise learning-rate decay: block_i of L is scaled by decay**(L - i),
-embeddings by decay**(L + 1), everything else by 1).
+embeddings by decay**(L + 1), everything else by 1). Scanned blocks ('blocks/…', the layer
+on the leading axis) get the same treatment, layer by layer.
 """
 
 import re
 
 import jax
+import jax.numpy as jnp
 import optax
 
 
@@ -17,10 +19,17 @@ def param_paths(params):
     return jax.tree_util.tree_map_with_path(lambda path, _: '/'.join(str(getattr(k, 'key', k)) for k in path), params)
 
 
-def _layer_scale(path: str, num_layers: int, decay: float) -> float:
+def scanned(path: str) -> bool:
+    """Whether a parameter path is in scanned blocks (its leading axis is the layer)."""
+    return bool(re.search(r'(?:^|/)blocks/', path))
+
+
+def _layer_scale(path: str, num_layers: int, decay: float, ndim: int):
     block = re.search(r'(?:^|/)block_(\d+)/', path)
     if block:
         return decay ** (num_layers - int(block.group(1)))
+    if scanned(path):  # one factor per layer, along the stacked axis
+        return (decay ** (num_layers - jnp.arange(num_layers))).reshape((num_layers,) + (1,) * (ndim - 1))
     if re.search(r'(?:^|/)(embed|embed_ln|pos_embedding|type_embedding)(?:/|$)', path):
         return decay ** (num_layers + 1)
     return 1.0
@@ -43,8 +52,9 @@ def make_schedule(o, total_steps: int) -> optax.Schedule:
 
 
 def _decay_mask(params):
-    """Weight decay on matrices only: not on biases, norm scales (or other 1-d params)."""
-    return jax.tree.map(lambda p: p.ndim >= 2, params)
+    """Weight decay on matrices only: not on biases, norm scales (or other 1-d params; in
+    scanned blocks, the layer axis does not count)."""
+    return jax.tree.map(lambda p, path: p.ndim - scanned(path) >= 2, params, param_paths(params))
 
 
 def make_optimizer(o, total_steps: int, num_layers: int = 0):
@@ -75,7 +85,7 @@ def _layer_decay(num_layers: int, decay: float):
         return optax.EmptyState()
 
     def update(updates, state, params=None):
-        factors = jax.tree.map(lambda p: _layer_scale(p, num_layers, decay), param_paths(updates))
+        factors = jax.tree.map(lambda u, p: _layer_scale(p, num_layers, decay, u.ndim), updates, param_paths(updates))
         return jax.tree.map(lambda u, f: u * f, updates, factors), state
 
     return optax.GradientTransformation(init, update)

@@ -29,6 +29,7 @@ from research import checkpoint, evaluators, flops, plots, sharding, stopping, t
 from research import config as config_lib
 from research.evaluators.common import Context
 from research.metric_writer import MetricWriter
+from research.models import layers
 from research.optim import make_optimizer
 from research.workdir import owned
 
@@ -147,6 +148,8 @@ def _init_from(config, task, state, abstract, tx, log):
         loaded = task.load_hf(config.init_from[3:])
     else:
         loaded = checkpoint.load_params(_checkpoint_dir(config.init_from))[1]
+    # Scanned and unrolled blocks hold the same numbers: take them in this model's layout.
+    loaded = (layers.scan_params if config.model.scan_layers else layers.unscan_params)(loaded)
     params, report = checkpoint.merge_params(jax.device_get(state.params), loaded)
     mismatched = report['mismatched']
     if not report['loaded']:

@@ -126,3 +126,16 @@ def test_lm1b_pipeline_with_mock_data(lm1b):
     assert all(b['inputs'].shape == (size, config.data.seq_len) for b in batches)
     total = sum(b['weights'].sum() for b in batches)
     assert total == stats['tokens'] - 1  # every eval token but the first is scored
+
+
+def test_worker_processes_read_a_prepared_dataset_like_the_trainer(bbc):
+    """The whole pipeline (TFDS source, tokenizer, vocab) goes to grain's worker processes."""
+    from conftest import tiny_lm_config
+
+    batches = {}
+    for workers in (0, 2):
+        task = tasks.get(tiny_lm_config(bbc, data__workers=workers))
+        data = task.train_data(task.load_vocab(), slice(0, 16), None)
+        batches[workers] = [next(data)['inputs'] for _ in range(3)]
+        assert data.state['counts']['docs'] >= 16
+    np.testing.assert_array_equal(batches[0], batches[2])

@@ -28,7 +28,8 @@ class Decoder(nn.Module):
     dropout: float = 0.0
     dtype: Any = jnp.float32
     param_dtype: Any = jnp.float32
-    remat: bool = False
+    remat: str = 'none'  # a layers.REMAT_POLICIES name
+    scan_layers: bool = False
     decode: bool = False
 
     @nn.compact
@@ -60,18 +61,25 @@ class Decoder(nn.Module):
         x = nn.Dropout(self.dropout)(x, deterministic=not train)
         x = layers.constrain(x, ('batch', 'length', 'embed'))
 
-        block = nn.remat(layers.Block, static_argnums=(3,)) if self.remat else layers.Block
-        for i in range(self.num_layers):
-            x = block(
-                self.num_heads,
-                self.mlp_dim,
-                dropout=self.dropout,
-                causal=True,
-                use_rotary=self.positions == 'rotary',
-                decode=self.decode,
-                name=f'block_{i}',
-                **kw,
-            )(x, positions, train, decode_index)
+        block = dict(
+            num_heads=self.num_heads,
+            mlp_dim=self.mlp_dim,
+            dropout=self.dropout,
+            causal=True,
+            use_rotary=self.positions == 'rotary',
+            decode=self.decode,
+            **kw,
+        )
+        x = layers.stack(
+            x,
+            positions,
+            train,
+            decode_index,
+            block=block,
+            num_layers=self.num_layers,
+            scan=self.scan_layers,
+            remat=self.remat,
+        )
         x = layers.LayerNorm(name='ln_f', **kw)(x)
         if self.tie_embeddings:
             table = embed.embedding

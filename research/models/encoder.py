@@ -51,7 +51,8 @@ class Encoder(nn.Module):
     dropout: float = 0.0
     dtype: Any = jnp.float32
     param_dtype: Any = jnp.float32
-    remat: bool = False
+    remat: str = 'none'  # a layers.REMAT_POLICIES name
+    scan_layers: bool = False
 
     @nn.compact
     def __call__(self, tokens, input_mask=None, token_types=None, *, train: bool = False):
@@ -73,20 +74,28 @@ class Encoder(nn.Module):
         x = layers.constrain(x, ('batch', 'length', 'embed'))
 
         mask = None if input_mask is None else input_mask.astype(bool)[:, None, None, :]
-        block = nn.remat(layers.Block, static_argnums=(3,)) if self.remat else layers.Block
-        for i in range(self.num_layers):
-            x = block(
-                self.num_heads,
-                self.mlp_dim,
-                dropout=self.dropout,
-                causal=False,
-                use_rotary=self.positions == 'rotary',
-                pre_norm=self.pre_norm,
-                layer_norm_epsilon=self.layer_norm_epsilon,
-                activation=self.activation,
-                name=f'block_{i}',
-                **kw,
-            )(x, positions, train, None, mask)
+        block = dict(
+            num_heads=self.num_heads,
+            mlp_dim=self.mlp_dim,
+            dropout=self.dropout,
+            causal=False,
+            use_rotary=self.positions == 'rotary',
+            pre_norm=self.pre_norm,
+            layer_norm_epsilon=self.layer_norm_epsilon,
+            activation=self.activation,
+            **kw,
+        )
+        x = layers.stack(
+            x,
+            positions,
+            train,
+            None,
+            mask,
+            block=block,
+            num_layers=self.num_layers,
+            scan=self.scan_layers,
+            remat=self.remat,
+        )
         if self.pre_norm:
             x = layers.LayerNorm(self.layer_norm_epsilon, name='ln_f', **kw)(x)
         if not self.pooler:

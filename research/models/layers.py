@@ -235,3 +235,72 @@ class Block(nn.Module):
             x = ln1(x + drop(attend(x)))
             x = ln2(x + drop(mlp(x, train=train)))
         return constrain(x, ('batch', 'length', 'embed'))
+
+
+REMAT_POLICIES = {  # config.model.remat: what the backward pass keeps of each block's forward
+    'none': None,  # everything (no rematerialisation)
+    'full': jax.checkpoint_policies.nothing_saveable,  # only the block's input: recompute the rest
+    'dots_saveable': jax.checkpoint_policies.dots_saveable,  # matmul outputs; recompute the cheap ops
+}
+
+
+class _ScanBody(nn.Module):
+    """One Block as nn.scan's body: the residual stream is the carry, the rest is broadcast."""
+
+    block: dict  # Block's attributes
+    train: bool
+
+    @nn.compact
+    def __call__(self, x, positions, decode_index, mask):
+        return Block(**self.block, name='block')(x, positions, self.train, decode_index, mask), None
+
+
+def stack(
+    x, positions, train: bool, decode_index=None, mask=None, *, num_layers: int, block: dict, scan: bool, remat: str
+):
+    """`num_layers` Blocks with attributes `block` applied to x. Call it inside a compact method:
+    the Blocks become the caller's submodules, unrolled (params block_0 … block_{L-1}) or, with
+    `scan`, one Block body scanned over the layers (params 'blocks' with a leading 'layers'
+    axis: one compiled body, so compile time and program size stay flat in depth). `remat`
+    names a REMAT_POLICIES entry. scan_params / unscan_params convert between the layouts."""
+    policy = REMAT_POLICIES[remat]
+    if scan:
+        body = _ScanBody if remat == 'none' else nn.remat(_ScanBody, policy=policy, prevent_cse=False)
+        scanned = nn.scan(
+            body,
+            variable_axes={'params': 0, 'cache': 0},
+            split_rngs={'params': True, 'dropout': True},
+            in_axes=(nn.broadcast, nn.broadcast, nn.broadcast),
+            length=num_layers,
+            metadata_params={nn.PARTITION_NAME: 'layers'},
+        )
+        return scanned(block, train, name='blocks')(x, positions, decode_index, mask)[0]
+    cls = Block if remat == 'none' else nn.remat(Block, static_argnums=(3,), policy=policy)
+    for i in range(num_layers):
+        x = cls(**block, name=f'block_{i}')(x, positions, train, decode_index, mask)
+    return x
+
+
+def scan_params(params):
+    """Unrolled params (block_0 … block_{L-1}, wherever they are in the tree) -> the scanned
+    layout ('blocks'/'block', the layers stacked on a leading axis). Already scanned: unchanged."""
+    if not isinstance(params, dict):
+        return params
+    if 'block_0' in params:
+        names = [f'block_{i}' for i in range(len(params))]
+        blocks = [params[n] for n in names if n in params]
+        rest = {k: v for k, v in params.items() if k not in names}
+        return {**rest, 'blocks': {'block': jax.tree.map(lambda *xs: jnp.stack(xs), *blocks)}}
+    return {k: scan_params(v) for k, v in params.items()}
+
+
+def unscan_params(params):
+    """The inverse of scan_params. Already unrolled: unchanged."""
+    if not isinstance(params, dict):
+        return params
+    if 'blocks' in params:
+        stacked = params['blocks']['block']
+        n = len(jax.tree.leaves(stacked)[0])
+        rest = {k: v for k, v in params.items() if k != 'blocks'}
+        return {**rest, **{f'block_{i}': jax.tree.map(lambda x, i=i: x[i], stacked) for i in range(n)}}
+    return {k: unscan_params(v) for k, v in params.items()}

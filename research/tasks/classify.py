@@ -60,6 +60,7 @@ def build_encoder(config, vocab_size: int) -> Encoder:
         layer_norm_epsilon=1e-6 if modern else 1e-12,
         dropout=m.dropout,
         remat=m.remat,
+        scan_layers=m.scan_layers,
         dtype=jnp.dtype(m.dtype),
         param_dtype=jnp.dtype(m.param_dtype),
         name='encoder',

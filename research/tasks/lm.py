@@ -46,6 +46,7 @@ class LanguageModel(Task):
             dtype=jnp.dtype(m.dtype),
             param_dtype=jnp.dtype(m.param_dtype),
             remat=m.remat,
+            scan_layers=m.scan_layers,
             decode=decode,
         )
 
