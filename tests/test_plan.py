@@ -42,7 +42,7 @@ def test_cli_says_whether_it_fits(capsys):
     assert '109,632,000 parameters' in out and 'device memory 14.901 GiB: fits' in out
     assert "embed/embedding                  1 x (32000, 768)       ('tensor', 'fsdp')           -> (16000, 192)" in out
     assert plan.main(args + ['--device_memory', '600MiB']) == 0
-    assert 'does NOT fit; with remat (config.model.remat=True): fits' in capsys.readouterr().out
+    assert "does NOT fit; with remat (config.model.remat='full'): fits" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

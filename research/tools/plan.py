@@ -115,7 +115,7 @@ def report(p: dict, mesh: dict, device_memory: int | None) -> str:
         verdict = lambda n: 'fits' if n <= device_memory else 'does NOT fit'  # noqa: E731
         lines.append(
             f'device memory {gib(device_memory).strip()}: {verdict(fixed + p["activations"])}; with remat '
-            f'(config.model.remat=True): {verdict(fixed + p["activations_remat"])}'
+            f"(config.model.remat='full'): {verdict(fixed + p['activations_remat'])}"
         )
     lines.append('parameter classes (count x global shape, sharding spec -> per-device shape):')
     width = max(len(c[0]) for c in p['classes'])
