@@ -342,8 +342,7 @@ def test_repeated_kill_9_ends_bitwise_equal(bbc, tmp_path, reference):
 @pytest.mark.slow
 def test_processes_agree_on_the_step_when_one_is_signalled(bbc, tmp_path):
     """Two jax.distributed processes; SIGTERM to process 1 only: both stop at one step with
-    one committed checkpoint. (Resuming a 2-process CPU run hangs in its first train step, with
-    or without this issue's changes -- left to the scale-out work.)"""
+    one committed checkpoint (tests/test_multihost.py resumes such checkpoints on 2 processes)."""
     config_file = tiny_lm_experiment(bbc, tmp_path / 'exp.py', **LONG)
     run_dir = str(tmp_path / 'run')
     env = dict(os.environ, XLA_FLAGS='--xla_force_host_platform_device_count=4', JAX_PLATFORMS='cpu')
