@@ -29,7 +29,8 @@ def main(argv=None):
         for remat in args.remat.split(','):
             cells = []
             for scan in (False, True):
-                r = ours.train('decoder', args.shape, warmup=1, steps=3, num_layers=layers, remat=remat, scan_layers=scan)
+                model = dict(num_layers=layers, remat=remat, scan_layers=scan)
+                r = ours.train('decoder', args.shape, warmup=1, steps=3, **model)
                 cells.append(f'{r["compile_s"]:5.2f} / {r["step_s"]:5.3f} / {r["memory_bytes"] / 2**20:6.0f}')
             print(f'{layers:>6} {remat:>13} {cells[0]:>24} {cells[1]:>24}', flush=True)
 
