@@ -2,22 +2,26 @@
 # One research.main run on a Cloud TPU VM or pod slice: create it, copy and install this
 # checkout on every worker, run the same command on all workers, stream the logs, and
 # optionally delete it. With --spot the TPU comes from a queued resource; when it is
-# preempted it is recreated and the run goes on from its last checkpoint in the workdir
-# (put the workdir on GCS: gs://BUCKET/…, which orbax and TFDS read and write natively).
+# preempted it is recreated and the run goes on from its last checkpoint in the workdir.
+# The workdir and config.data.data_dir must be one directory every worker sees at the same
+# path and that outlives the VM: a Cloud Storage bucket mounted with Cloud Storage FUSE, or
+# a Filestore share, mounted on each worker (gs:// paths are not read directly yet).
 #
 #   launch/tpu_vm.sh [--dry_run] --name NAME --zone ZONE --type v5litepod-16 \
 #       [--project P] [--version tpu-ubuntu2204-base] [--spot] [--restarts 3] [--delete] \
-#       -- --config experiments/lm1b.py:size=base --workdir gs://BUCKET/runs/lm1b
+#       -- --config experiments/lm1b.py:size=base --workdir /mnt/bucket/runs/lm1b
+#   launch/tpu_vm.sh --reuse --name NAME --zone ZONE -- ARGS…  # one more run on that VM
 #
 # --dry_run prints every gcloud command instead of running it. Needs gcloud, logged in,
 # with TPU quota in ZONE; the workers install the project with jax[tpu].
 set -euo pipefail
 
-usage() { sed -n '2,13p' "$0" >&2; exit 2; }
-dry_run=0 name='' zone='' type='' project='' version='tpu-ubuntu2204-base' spot=0 restarts=3 delete=0
+usage() { sed -n '2,16p' "$0" >&2; exit 2; }
+dry_run=0 reuse=0 name='' zone='' type='' project='' version='tpu-ubuntu2204-base' spot=0 restarts=3 delete=0
 while (($#)); do
   case "$1" in
     --dry_run) dry_run=1 ;;
+    --reuse) reuse=1 ;;
     --name) name=$2; shift ;;
     --zone) zone=$2; shift ;;
     --type) type=$2; shift ;;
@@ -31,8 +35,8 @@ while (($#)); do
   esac
   shift
 done
-[[ -n $name && -n $zone && -n $type && $# -gt 0 ]] || usage
-[[ " $* " == *" --workdir "* ]] || { echo 'tpu_vm.sh: pass --workdir (on gs://) after --' >&2; exit 2; }
+[[ -n $name && -n $zone && ( -n $type || $reuse -eq 1 ) && $# -gt 0 ]] || usage
+[[ " $* " == *" --workdir "* ]] || { echo 'tpu_vm.sh: pass --workdir (shared by all workers) after --' >&2; exit 2; }
 
 where=(--zone "$zone")
 [[ -n $project ]] && where+=(--project "$project")
@@ -76,13 +80,16 @@ install() {  # this checkout's committed tree, on every worker
 }
 
 train() {  # the same command on every worker; jax.distributed finds the pod's workers itself
-  local command
-  command="cd wordlab && .venv/bin/python -m research.main --distributed $(printf '%q ' "$@")"
-  run gcloud compute tpus tpu-vm ssh "$name" "${where[@]}" --worker=all --command "$command"
+  local args
+  args=$(printf '%q ' "$@")
+  run gcloud compute tpus tpu-vm ssh "$name" "${where[@]}" --worker=all --command \
+    "cd wordlab && .venv/bin/python -m research.main --distributed ${args% }"
 }
 
-create
-install
+if ((!reuse)); then
+  create
+  install
+fi
 attempt=0
 until train "$@"; do
   state=$( ((dry_run)) || gcloud compute tpus tpu-vm describe "$name" "${where[@]}" --format='value(state)')

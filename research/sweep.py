@@ -282,12 +282,12 @@ def launch(point: Point, command: list, point_dir: str, launcher: str, log) -> b
         json.dump(
             {'name': point.name, 'args': point.args, 'overrides': point.overrides, 'command': command}, f, indent=1
         )
-    shell, q = shlex.join(command), shlex.quote
+    args, q = shlex.join(command[3:]), shlex.quote  # research.main's arguments
     if launcher == 'slurm':
-        log(f'sbatch --job-name {q(point.name)} --output {q(point_dir)}/slurm-%j.out --wrap {q(shell)}')
+        log(f'sbatch --job-name {q(point.name)} --output {q(point_dir)}/slurm-%j.out launch/slurm.sbatch {args}')
         return None
     if launcher == 'tpu_vm':
-        log(f'gcloud compute tpus tpu-vm ssh "$TPU_NAME" --worker=all --command {q("cd wordlab && " + shell)}')
+        log(f'launch/tpu_vm.sh --reuse --name "$TPU_NAME" --zone "$TPU_ZONE" -- {args}')
         return None
     return run_local(command, point_dir)
 

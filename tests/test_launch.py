@@ -6,7 +6,7 @@ import subprocess
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RUN = ['--config', 'experiments/lm1b.py:size=base', '--workdir', 'gs://bucket/runs/lm1b']
+RUN = ['--config', 'experiments/lm1b.py:size=base', '--workdir', '/mnt/bucket/runs/lm1b']
 
 
 def dry_run(*args) -> list[str]:
@@ -27,7 +27,7 @@ def test_tpu_vm_spot_creates_installs_runs_on_all_workers_and_deletes():
     assert 'jax\\[tpu\\]' in lines[3] and '--worker=all' in lines[3]
     run = lines[4].replace('\\ ', ' ')
     assert run.startswith(f'gcloud compute tpus tpu-vm ssh wl {where} --worker=all --command cd wordlab')
-    assert 'research.main --distributed --config experiments/lm1b.py:size=base --workdir gs://bucket/runs/lm1b' in run
+    assert 'research.main --distributed --config experiments/lm1b.py:size=base --workdir /mnt/bucket/runs/lm1b' in run
     assert lines[5] == f'gcloud compute tpus queued-resources delete wl {where} --force --quiet'
     assert len(lines) == 6
 
@@ -38,6 +38,11 @@ def test_tpu_vm_on_demand_keeps_the_vm():
         'tpu-ubuntu2204-base'
     )
     assert not any('delete' in line for line in lines)
+
+
+def test_tpu_vm_reuse_only_runs():
+    lines = dry_run('launch/tpu_vm.sh', '--dry_run', '--reuse', '--name', 'wl', '--zone', 'z', '--', *RUN)
+    assert len(lines) == 1 and lines[0].endswith('--workdir\\ /mnt/bucket/runs/lm1b'), lines
 
 
 def test_slurm_runs_one_process_per_gpu():
