@@ -36,8 +36,14 @@ def loss_and_grads(c, params):
     return jax.value_and_grad(loss)(params)
 
 
-@pytest.mark.parametrize('task', ['lm', 'mlm'])
-@pytest.mark.parametrize('remat', ['none', 'full', 'dots_saveable'])
+@pytest.mark.parametrize(
+    'task,remat',
+    [('lm', 'none'), ('mlm', 'full'), ('lm', 'dots_saveable')]
+    + [
+        pytest.param(t, r, marks=pytest.mark.slow)
+        for t, r in (('mlm', 'none'), ('lm', 'full'), ('mlm', 'dots_saveable'))
+    ],
+)
 def test_scanned_blocks_equal_unrolled_ones(task, remat):
     unrolled = config(task)
     task_obj = tasks.get(unrolled)

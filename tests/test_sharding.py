@@ -1,4 +1,5 @@
-"""A data-parallel, fsdp and tensor-parallel train step equals the 1-device step."""
+"""A data-parallel, fsdp and tensor-parallel train step equals the 1-device step: decoder,
+encoder (MLM) and classifier."""
 
 import jax
 import numpy as np
@@ -53,6 +54,24 @@ def reference(batch):
     return two_steps(tiny_config(), jax.devices()[:1], batch)
 
 
+def task_case(task: str, bbc, batch):
+    """(config maker, batch) of the masked LM (an encoder) or the BBC classifier."""
+    rng = np.random.default_rng(1)
+
+    def config(**mesh):
+        c = tiny_config(**mesh)
+        c.task = task
+        c.data.data_dir = bbc['data_dir']  # the classifier reads its class names
+        return c
+
+    if task == 'mlm':
+        masked = np.where(batch['weights'] > 0, 4, batch['targets'])  # [MASK] where predicted
+        return config, dict(batch, inputs=masked)
+    labels = rng.integers(0, 5, 16).astype(np.int32)
+    mask = np.arange(16)[None, :] < rng.integers(4, 17, 16)[:, None]
+    return config, dict(inputs=batch['inputs'], mask=mask, labels=labels, weights=np.ones(16, np.float32))
+
+
 def assert_same(result, reference):
     init, params, metrics = result
     ref_init, ref_params, ref_metrics = reference
@@ -68,6 +87,26 @@ def assert_same(result, reference):
 def test_sharded_step_equals_single_device(batch, reference, mesh):
     """Same params after 2 steps with dropout on: the RNG does not depend on the layout."""
     assert_same(two_steps(tiny_config(**mesh), jax.devices(), batch), reference)
+
+
+@pytest.fixture(scope='module')
+def one_device():
+    return {}  # task -> its 1-device result, computed once
+
+
+SLOW = pytest.mark.slow  # the default suite keeps the mesh that uses all three axes
+
+
+@pytest.mark.parametrize('task', ['mlm', 'classify'])
+@pytest.mark.parametrize(
+    'mesh',
+    [pytest.param(dict(data=8), marks=SLOW), pytest.param(dict(fsdp=8), marks=SLOW), dict(data=2, fsdp=2, tensor=2)],
+)
+def test_encoder_and_classifier_steps_equal_single_device(bbc, batch, one_device, task, mesh):
+    config, task_batch = task_case(task, bbc, batch)
+    if task not in one_device:
+        one_device[task] = two_steps(config(), jax.devices()[:1], task_batch)
+    assert_same(two_steps(config(**mesh), jax.devices(), task_batch), one_device[task])
 
 
 def test_grad_accumulation_equals_full_batch(batch):
