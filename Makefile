@@ -5,7 +5,7 @@ VENV := .venv/.installed
 VOCAB := artifacts/bbc_news.words.txt
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: setup system-deps data data-bible data-wordnet data-polarity quickstart sweep-local test test-slow lint bench clean
+.PHONY: setup system-deps data data-bible data-translation data-wordnet data-polarity quickstart sweep-local test test-slow lint bench clean
 
 setup: $(VENV)
 $(VENV): pyproject.toml
@@ -31,15 +31,22 @@ $(VOCAB):
 
 # Debian packages: the Bible/Treasury of David corpus (SWORD) and WordNet 3.0 (needs root;
 # the tests that read them skip without them).
-SYSTEM_PACKAGES := diatheke sword-text-web sword-text-kjv sword-comm-tdavid wordnet-base
+SYSTEM_PACKAGES := diatheke sword-text-web sword-text-kjv sword-text-sparv sword-comm-tdavid wordnet-base
 system-deps:
-	(command -v diatheke && test -f /usr/share/wordnet/data.noun) >/dev/null || \
+	(command -v diatheke && test -d /usr/share/sword/modules/texts/ztext/spaRV1909eb && \
+		test -f /usr/share/wordnet/data.noun) >/dev/null || \
 		(apt-get update -qq && apt-get install -y -qq --no-install-recommends $(SYSTEM_PACKAGES))
 
 data-bible: $(VENV)
 	$(PY) -m research.tools.prepare_data --dataset bible
 	$(PY) -m research.tools.build_vocab --dataset bible --split train --out artifacts/bible.words.txt \
 		--min_count 3 --max_size 16000 --noprogress
+
+# English-Spanish verse pairs (WEB / Reina-Valera 1909) and their joint SentencePiece model.
+data-translation: $(VENV)
+	$(PY) -m research.tools.prepare_data --dataset bible_en_es
+	$(PY) -m research.tools.build_spm --dataset bible_en_es --keys en,es --vocab_size 8000 \
+		--out artifacts/bible_en_es.spm
 
 data-wordnet: $(VENV)
 	$(PY) -m research.tools.prepare_data --dataset wordnet_wic

@@ -150,13 +150,15 @@ def test_init_from_and_linear_probe(bbc, tmp_path):
 def test_layer_decay_scales():
     from research.optim import _layer_scale
 
-    assert _layer_scale('encoder/block_5/mlp/wi/kernel', 6, 0.5) == 0.5
-    assert _layer_scale('block_0/attn/query', 6, 0.5) == 0.5**6
-    assert _layer_scale('encoder/embed/embedding', 6, 0.5) == 0.5**7
-    assert _layer_scale('encoder/type_embedding', 6, 0.5) == 0.5**7
-    assert _layer_scale('encoder/embed_ln/LayerNorm_0/scale', 6, 0.5) == 0.5**7
-    assert _layer_scale('head/kernel', 6, 0.5) == 1.0
-    assert _layer_scale('encoder/embedder_x', 6, 0.5) == 1.0
+    assert _layer_scale('encoder/block_5/mlp/wi/kernel', 6, 0.5, 2) == 0.5
+    assert _layer_scale('block_0/attn/query', 6, 0.5, 3) == 0.5**6
+    assert _layer_scale('encoder/embed/embedding', 6, 0.5, 2) == 0.5**7
+    assert _layer_scale('encoder/type_embedding', 6, 0.5, 2) == 0.5**7
+    assert _layer_scale('encoder/embed_ln/LayerNorm_0/scale', 6, 0.5, 1) == 0.5**7
+    assert _layer_scale('head/kernel', 6, 0.5, 2) == 1.0
+    assert _layer_scale('encoder/embedder_x', 6, 0.5, 2) == 1.0
+    scanned = _layer_scale('encoder/blocks/block/mlp/wi/kernel', 3, 0.5, 3)  # [layer, D, F]
+    np.testing.assert_allclose(scanned, np.array([0.5**3, 0.5**2, 0.5]).reshape(3, 1, 1))
 
 
 def test_minilm_finetune_wiring(bbc, tmp_path, capsys):

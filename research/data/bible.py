@@ -14,6 +14,7 @@ of David (a commentary on Psalms) goes wherever Psalms goes.
 
 import hashlib
 import html
+import itertools
 import re
 import shutil
 import subprocess
@@ -50,25 +51,25 @@ def osis_to_text(fragment: str) -> str:
     return ' '.join(text.split())
 
 
-def chapters(module: str, keys: str):
-    """Yields (book, chapter, text) from `diatheke -f OSIS`, verses joined per chapter."""
+def verses(module: str, keys: str, install: str = INSTALL):
+    """Yields (book, chapter, verse, text) from `diatheke -f OSIS` (`install`: the packages to
+    name when diatheke is missing)."""
     if shutil.which('diatheke') is None:
-        raise FileNotFoundError(f'diatheke (SWORD) is not installed; run `{INSTALL}` (or `make system-deps`)')
+        raise FileNotFoundError(f'diatheke (SWORD) is not installed; run `{install}` (or `make system-deps`)')
     out = subprocess.run(
         ['diatheke', '-b', module, '-f', 'OSIS', '-k', keys], capture_output=True, text=True, check=True
     ).stdout
     out = out[: out.rfind('(')] if out.rstrip().endswith(')') else out  # trailing "(module)"
-    keys = list(VERSE.finditer(out))
-    current, verses = None, []
-    for m, nxt in zip(keys, keys[1:] + [None]):
-        key = (m.group(1), int(m.group(2)))
-        if key != current and verses:
-            yield (*current, ' '.join(v for v in verses if v))
-            verses = []
-        current = key
-        verses.append(osis_to_text(out[m.end() : nxt.start() if nxt else len(out)]))  # up to next key line
-    if verses:
-        yield (*current, ' '.join(v for v in verses if v))
+    found = list(VERSE.finditer(out))
+    for m, nxt in zip(found, found[1:] + [None]):
+        text = osis_to_text(out[m.end() : nxt.start() if nxt else len(out)])  # up to the next key line
+        yield m.group(1), int(m.group(2)), int(m.group(3)), text
+
+
+def chapters(module: str, keys: str):
+    """Yields (book, chapter, text): the non-empty verses of each chapter joined."""
+    for (book, chapter), group in itertools.groupby(verses(module, keys), key=lambda v: v[:2]):
+        yield book, chapter, ' '.join(text for *_, text in group if text)
 
 
 class Bible(tfds.core.GeneratorBasedBuilder):

@@ -23,6 +23,7 @@ LOCAL_BUILDERS = types.MappingProxyType(
     {
         'bbc_news': 'research.data.bbc_news',
         'bible': 'research.data.bible',
+        'bible_en_es': 'research.data.bible_en_es',
         'wordnet_wic': 'research.data.wordnet',
     }
 )

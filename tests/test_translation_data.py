@@ -1,0 +1,70 @@
+"""Translation data: the `bible_en_es` builder (verse alignment, book splits) and the joint
+SentencePiece tokenizer (build_spm; exact round trip)."""
+
+import collections
+import shutil
+
+import pytest
+
+from research.data import bible_en_es, sources
+from research.text import spm
+from research.tools import build_spm
+
+needs_sword = pytest.mark.skipif(
+    shutil.which('diatheke') is None, reason=f'SWORD not installed: {bible_en_es.INSTALL} (make system-deps)'
+)
+
+
+def test_aligned_pairs_drop_and_count_what_does_not_pair():
+    en = {('John', 3, 16): 'For God so loved the world', ('John', 3, 17): '', ('Jude', 1, 1): 'Jude, a servant',
+          ('Acts', 8, 37): 'long ' * 81}  # fmt: skip
+    es = {('John', 3, 16): 'Porque de tal manera amó Dios al mundo', ('John', 3, 17): 'Porque no envió',
+          ('Acts', 8, 37): 'corto', ('Ruth', 1, 1): 'Y aconteció'}  # fmt: skip
+    stats = collections.Counter()
+    pairs = bible_en_es.aligned_pairs(en, es, stats)
+    assert pairs == [(('John', 3, 16), en[('John', 3, 16)], es[('John', 3, 16)])]
+    assert stats == dict(en_verses=4, es_verses=4, missing_in_es=1, missing_in_en=1, empty=1, too_long=1, kept=1)
+
+
+@pytest.fixture(scope='module')
+def prepared(tmp_path_factory):
+    data_dir = str(tmp_path_factory.mktemp('bible_en_es'))
+    sources.prepare(lambda: bible_en_es.BibleEnEs(data_dir=data_dir))
+    return data_dir
+
+
+@needs_sword
+def test_bible_en_es_pairs_verses_and_splits_by_book(prepared, capsys):
+    rows = {
+        split: [{k: v.decode() for k, v in ex.items()} for ex in sources.load_split('bible_en_es', split, prepared)]
+        for split in ('train', 'validation', 'test')
+    }
+    pairs = {r['id']: r for split in rows.values() for r in split}
+    assert 29_000 < len(pairs) < 31_103, len(pairs)  # RV1909 has 31,103 verses; a few do not pair
+    john = pairs['John/3/16']
+    assert john['en'].startswith('For God so loved the world') and john['es'].startswith('Porque de tal manera')
+    books = {split: {r['book'] for r in split_rows} for split, split_rows in rows.items()}
+    assert books['validation'] and books['test'] and not books['train'] & (books['validation'] | books['test'])
+    assert all(bible_en_es.bible.split_of(b) == split for split, bs in books.items() for b in bs)
+
+
+@needs_sword
+def test_build_spm_round_trips_exactly(prepared, tmp_path, capsys):
+    out = str(tmp_path / 'en_es')
+    args = ['--dataset', 'bible_en_es', '--keys', 'en,es', '--vocab_size', '500', '--out', out]
+    assert build_spm.main(args + ['--data_dir', prepared, '--split', 'validation']) == 0
+    assert '500 pieces (unigram)' in capsys.readouterr().out
+    tok = spm.SentencePiece(out + '.model')
+    assert len(tok) == 500 and (tok.pad_id, tok.eos_id) == (0, 3)
+    for text in ('En el principio creó Dios los cielos y la tierra.', '  two  spaces, «guillemets» & 12345 ☃ '):
+        ids = tok.encode(text)
+        assert tok.decode(ids) == text  # identity normalisation, whitespace kept, bytes for the unseen
+        assert tok.decode(ids + [tok.eos_id, 57, 9]) == text  # stops at <eos>
+
+
+def test_bad_keys_and_missing_model_are_clear_errors(bbc, tmp_path, capsys):
+    args = ['--dataset', 'bbc_news', '--data_dir', bbc['data_dir'], '--keys', 'text,en', '--out', str(tmp_path / 'x')]
+    assert build_spm.main(args) == 2
+    assert "--keys 'en' is not a feature of 'bbc_news'" in capsys.readouterr().err
+    with pytest.raises(FileNotFoundError, match='build_spm'):
+        spm.SentencePiece(str(tmp_path / 'none.model'))
