@@ -74,6 +74,8 @@ def base_config() -> ml_collections.ConfigDict:
     c.data.max_eval_sequences = 0  # 0: the whole eval split
     c.data.unigram_baseline = False  # fit a unigram model on train, report its val perplexity
     c.data.label_key = 'label'  # classify/tag: the label feature
+    c.data.source_key = 'en'  # translate: the source-text feature
+    c.data.target_key = 'es'  # translate: the target-text feature
     c.data.label_pieces = 'first'  # tag: train on each word's first subword piece, or 'all' of them
     c.data.group_key = ''  # tag: feature grouping examples (e.g. 'lemma') for a most-frequent-label baseline
     c.data.baseline_key = ''  # tag: feature holding a stored baseline prediction (e.g. 'mfs_supersense')

@@ -100,3 +100,37 @@ def test_beam_hypotheses_are_scored_sorted_and_within_the_limit(setup, alpha):
             )
             total = float(jnp.take_along_axis(logp[0], targets[0, 1:, None], 1).sum())
             np.testing.assert_allclose(scores[r, h], total / decoding.length_penalty(length, alpha), rtol=1e-4)
+
+
+@pytest.mark.parametrize('mesh', [dict(data=8), dict(data=2, fsdp=2, tensor=2)])
+def test_translate_training_loss_equal_on_1_and_8_devices(mesh):
+    from research import config as config_lib
+    from research import sharding, tasks
+    from research.train import init_state, jit_train_step
+
+    def loss_after_two_steps(devices, **mesh):
+        c = config_lib.base_config()
+        c.task, c.model.arch = 'translate', 'seq2seq'
+        c.model.update(num_layers=2, d_model=32, num_heads=4, mlp_dim=64, max_len=16, dropout=0.0)
+        c.data.seq_len, c.batch_size = 16, 16
+        c.mesh.update(mesh)
+        m = sharding.make_mesh(c.mesh, devices)
+        task = tasks.get(c)
+        model, tx, schedule, abstract, init_fn = init_state(task, c, V, m)
+        state, step = init_fn(jax.random.key(0)), jit_train_step(task, model, tx, schedule, c, m, abstract)
+        rng = np.random.default_rng(0)
+        lengths = rng.integers(3, 17, (2, 16))
+        ids = rng.integers(4, V, (2, 16, 16)).astype(np.int32)
+        source = np.where(np.arange(16) < lengths[0, :, None], ids[0], 0)
+        targets = np.where(np.arange(16) < lengths[1, :, None], ids[1], 0)
+        inputs = np.where(targets > 0, np.concatenate([np.full((16, 1), BOS), targets[:, :-1]], 1), 0)
+        batch = dict(source=source, source_mask=source > 0, inputs=inputs, targets=targets,
+                     weights=(targets > 0).astype(np.float32))  # fmt: skip
+        with sharding.context(m, c.mesh.rules):
+            for i in range(2):
+                state, metrics = step(state, sharding.global_batch(batch, m), jax.random.key(i))
+        return float(metrics['loss'])
+
+    np.testing.assert_allclose(
+        loss_after_two_steps(jax.devices(), **mesh), loss_after_two_steps(jax.devices()[:1]), rtol=1e-5
+    )

@@ -68,3 +68,18 @@ def test_bad_keys_and_missing_model_are_clear_errors(bbc, tmp_path, capsys):
     assert "--keys 'en' is not a feature of 'bbc_news'" in capsys.readouterr().err
     with pytest.raises(FileNotFoundError, match='build_spm'):
         spm.SentencePiece(str(tmp_path / 'none.model'))
+
+
+@needs_sword
+def test_en_es_runlocal_trains_through_the_one_trainer(prepared, tmp_path, capsys):
+    from research.config import load_config
+    from research.train import train_and_evaluate
+
+    out = str(tmp_path / 'spm')
+    args = ['--dataset', 'bible_en_es', '--keys', 'en,es', '--vocab_size', '500', '--out', out, '--data_dir', prepared]
+    assert build_spm.main(args + ['--split', 'validation']) == 0
+    overrides = [f'data.data_dir={prepared}', f'data.vocab_path={out}.model', 'progress_bar=False']
+    config = load_config('experiments/translation/en_es.py:runlocal', overrides)
+    final = train_and_evaluate(config, str(tmp_path / 'run'))
+    first = [line for line in capsys.readouterr().out.splitlines() if line.startswith('step 0 task')][0]
+    assert final['val/loss'] < float(first.split('val/loss ')[1].split(',')[0])  # it learns

@@ -110,7 +110,8 @@ def labelled_texts(config, split: str) -> tuple[list, np.ndarray]:
 
 class ExampleIterator:
     """Endless iterator of this host's rows of each global training batch of `arrays` (model
-    inputs and 'labels'), with 'weights' = the class weight of each label (0 where IGNORE).
+    inputs and 'labels'), with 'weights' = the class weight of each label (0 where IGNORE);
+    with class_weights=None, `arrays` hold their own 'weights' (e.g. translation targets).
 
     Epoch e visits the examples in the permutation seeded by (seed, e) and drops the last
     incomplete batch; `state` = {'epoch', 'batch'} is the next batch, as checkpointed;
@@ -130,9 +131,10 @@ class ExampleIterator:
         self._arrays, self._class_weights = arrays, class_weights
         self._size, self._rows, self._seed = global_batch_size, rows, seed
         self.stats = collections.Counter() if stats is None else stats
-        if len(arrays['labels']) < global_batch_size:
+        n = len(next(iter(arrays.values())))
+        if n < global_batch_size:
             raise ValueError(
-                f'the training split has {len(arrays["labels"])} examples, fewer than one '
+                f'the training split has {n} examples, fewer than one '
                 f'global batch ({global_batch_size}); lower batch_size'
             )
         self.state = dict(state or {'epoch': 0, 'batch': 0})
@@ -141,13 +143,14 @@ class ExampleIterator:
         return self
 
     def __next__(self) -> dict:
-        n = len(self._arrays['labels'])
+        n = len(next(iter(self._arrays.values())))
         if (self.state['batch'] + 1) * self._size > n:
             self.state = {'epoch': self.state['epoch'] + 1, 'batch': 0}
         order = np.random.default_rng([self._seed, self.state['epoch']]).permutation(n)
         take = order[self.state['batch'] * self._size : (self.state['batch'] + 1) * self._size][self._rows]
         self.state['batch'] += 1
         batch = {k: v[take] for k, v in self._arrays.items()}
-        labels = batch['labels']
-        batch['weights'] = np.where(labels >= 0, self._class_weights[np.maximum(labels, 0)], 0).astype(np.float32)
+        if self._class_weights is not None:
+            labels = batch['labels']
+            batch['weights'] = np.where(labels >= 0, self._class_weights[np.maximum(labels, 0)], 0).astype(np.float32)
         return batch

@@ -12,6 +12,7 @@ REGISTRY = {
     'tag': ('research.tasks.tag:Tag', ('bert',)),
     'mlm': ('research.tasks.mlm:MaskedLanguageModel', ('bert', 'encoder')),
     'contrastive': ('research.tasks.contrastive:Contrastive', ('bert',)),
+    'translate': ('research.tasks.translate:Translate', ('seq2seq',)),
 }
 TASKS = tuple(REGISTRY)
 ARCHS = {name: archs for name, (_, archs) in REGISTRY.items()}

@@ -20,6 +20,15 @@ def encode_prompt(text: str, tokenizer, vocab) -> list:
     return [vocab_lib.EOS_ID] + vocab.encode(tokenizer.tokenize(text))
 
 
+def token_metrics(sums) -> dict:
+    """Sums (host floats) of a next-token loss -> mean loss, perplexity, token accuracy."""
+    weight = float(sums['weight'])
+    if weight == 0:
+        return {k: math.nan for k in ('loss', 'perplexity', 'accuracy')}
+    mean = float(sums['loss']) / weight
+    return {'loss': mean, 'perplexity': math.exp(min(mean, 700.0)), 'accuracy': float(sums['correct']) / weight}
+
+
 class LanguageModel(Task):
     name = 'lm'
     headline = 'perplexity'
@@ -82,12 +91,7 @@ class LanguageModel(Task):
         return loss_sum, dict(loss=loss_sum, correct=correct, weight=jnp.sum(w))
 
     def summarize(self, sums):
-        """Sums (host floats) -> mean loss, perplexity, next-word accuracy."""
-        weight = float(sums['weight'])
-        if weight == 0:
-            return {k: math.nan for k in ('loss', 'perplexity', 'accuracy')}
-        mean = float(sums['loss']) / weight
-        return {'loss': mean, 'perplexity': math.exp(min(mean, 700.0)), 'accuracy': float(sums['correct']) / weight}
+        return token_metrics(sums)
 
     def logits(self, model, params, inputs, mask):
         del mask  # causal: a row's padding comes after every position that is read

@@ -1,0 +1,98 @@
+"""Translation: an encoder-decoder trained with teacher forcing on SentencePiece pieces."""
+
+import collections
+
+import jax
+import jax.numpy as jnp
+
+from research import flops, losses
+from research.data import classify as classify_data
+from research.data import translate as translate_data
+from research.models.seq2seq import Seq2Seq
+from research.tasks.base import Task
+from research.tasks.lm import token_metrics
+from research.text import spm
+
+
+class Translate(Task):
+    name = 'translate'
+    headline = 'perplexity'
+
+    def load_vocab(self):
+        return spm.SentencePiece(self.config.data.vocab_path)
+
+    def build_model(self, vocab_size: int, decode: bool = False) -> Seq2Seq:
+        m = self.config.model
+        return Seq2Seq(
+            vocab_size=vocab_size,
+            num_layers=m.num_layers,
+            d_model=m.d_model,
+            num_heads=m.num_heads,
+            mlp_dim=m.mlp_dim,
+            max_len=m.max_len,
+            positions=m.positions,
+            share_embeddings=m.tie_embeddings,
+            dropout=m.dropout,
+            dtype=jnp.dtype(m.dtype),
+            param_dtype=jnp.dtype(m.param_dtype),
+            decode=decode,
+        )
+
+    def dummy_inputs(self):
+        shape = (1, self.config.data.seq_len)
+        return jnp.zeros(shape, jnp.int32), jnp.ones(shape, bool), jnp.zeros(shape, jnp.int32)
+
+    def encode(self, vocab, split: str):
+        """(arrays, stats) of a split, encoded once per task."""
+
+        def make():
+            stats = collections.Counter()
+            return translate_data.encode_pairs(self.config, vocab, split, stats), stats
+
+        return self.cached(('pairs', split), make)
+
+    def train_data(self, vocab, rows, state):
+        arrays, stats = self.encode(vocab, self.config.data.train_split)
+        return classify_data.ExampleIterator(
+            arrays, None, self.config.batch_size, rows, self.config.data.seed, state, stats
+        )
+
+    def eval_arrays(self, vocab, split):
+        return self.encode(vocab, split)
+
+    def eval_batch(self, vocab, rows):
+        # Padding rows are all <pad>: weight 0.
+        return {k: rows[k] for k in ('source', 'source_mask', 'inputs', 'targets', 'weights')}
+
+    def loss(self, model, params, batch, rng, train):
+        hidden, table = model.apply(
+            {'params': params},
+            batch['source'],
+            batch['source_mask'],
+            batch['inputs'],
+            train=train,
+            project=False,
+            rngs={'dropout': rng},
+        )
+        w = batch['weights']
+        loss_sum, correct = losses.token_losses(
+            hidden, table, batch['targets'], w, chunk_tokens=self.config.model.logits_chunk
+        )
+        return loss_sum, dict(loss=loss_sum, correct=correct, weight=jnp.sum(w))
+
+    def summarize(self, sums):
+        return token_metrics(sums)
+
+    def flops_per_token(self, params):
+        """Per target token (source as long as the target): 6 * matmul params, plus attention
+        as 12 * layers * seq_len * d_model for each of encoder self-, decoder self- and
+        cross-attention. Position tables are lookups; a shared token table counts once."""
+        sizes = {
+            '/'.join(str(getattr(k, 'key', k)) for k in path): x.size
+            for path, x in jax.tree_util.tree_leaves_with_path(params)
+        }
+        n = sum(v for k, v in sizes.items() if k not in ('source_pos', 'target_pos'))
+        if not self.config.model.tie_embeddings:
+            n -= sizes['embed/embedding']  # the source table is only looked up
+        m, t = self.config.model, self.config.data.seq_len
+        return flops.transformer_train_flops_per_token(n, m, t) + 2 * 12.0 * m.num_layers * t * m.d_model
