@@ -102,7 +102,7 @@ def test_beam_hypotheses_are_scored_sorted_and_within_the_limit(setup, alpha):
             np.testing.assert_allclose(scores[r, h], total / decoding.length_penalty(length, alpha), rtol=1e-4)
 
 
-@pytest.mark.parametrize('mesh', [dict(data=8), dict(data=2, fsdp=2, tensor=2)])
+@pytest.mark.parametrize('mesh', [pytest.param(dict(data=8), marks=pytest.mark.slow), dict(data=2, fsdp=2, tensor=2)])
 def test_translate_training_loss_equal_on_1_and_8_devices(mesh):
     from research import config as config_lib
     from research import sharding, tasks
