@@ -19,11 +19,24 @@ def task_config(bbc, name):
     return c
 
 
+@pytest.fixture(scope='module')
+def bbc_spm(bbc, tmp_path_factory):
+    """A small SentencePiece model of BBC News text (for the translate task)."""
+    from research.data import sources
+    from research.text import spm
+
+    prefix = str(tmp_path_factory.mktemp('spm') / 'bbc')
+    spm.train(sources.iter_texts('bbc_news', 'validation', bbc['data_dir']), prefix, vocab_size=400)
+    return prefix + '.model'
+
+
 @pytest.mark.parametrize('name', tasks.TASKS)
-def test_every_task_conforms(bbc, wic, name):
+def test_every_task_conforms(bbc, wic, bbc_spm, name):
     config = task_config(bbc, name)
     if name == 'tag':  # word labels: the miniature WordNet, words looked up in the BBC vocab
         config.data.update(name='wordnet_wic', data_dir=wic, text_key='words', label_key='supersense')
+    if name == 'translate':  # BBC text to itself, with SentencePiece pieces
+        config.data.update(source_key='text', target_key='text', vocab_path=bbc_spm)
     task = tasks.get(config)
     assert isinstance(task, Task) and task.name == name and tasks.task_class(name) is type(task)
     vocab = task.load_vocab()
