@@ -11,7 +11,24 @@ evaluators (research/evaluators), not to tasks.
 import abc
 from typing import Any, ClassVar
 
+import jax.numpy as jnp
+
 from research.config import ConfigError
+
+
+def transformer_kwargs(m) -> dict:
+    """The config.model fields every transformer family takes, as module keyword arguments."""
+    return dict(
+        num_layers=m.num_layers,
+        d_model=m.d_model,
+        num_heads=m.num_heads,
+        mlp_dim=m.mlp_dim,
+        max_len=m.max_len,
+        positions=m.positions,
+        dropout=m.dropout,
+        dtype=jnp.dtype(m.dtype),
+        param_dtype=jnp.dtype(m.param_dtype),
+    )
 
 
 class Task(abc.ABC):

@@ -10,7 +10,7 @@ from jax.experimental import multihost_utils
 from research import flops, losses, sampling
 from research.data import lm as lm_data
 from research.models.decoder import Decoder
-from research.tasks.base import Task
+from research.tasks.base import Task, transformer_kwargs
 from research.text import vocab as vocab_lib
 from research.text.words import WordTokenizer
 
@@ -44,18 +44,10 @@ class LanguageModel(Task):
         m = self.config.model
         return Decoder(
             vocab_size=vocab_size,
-            num_layers=m.num_layers,
-            d_model=m.d_model,
-            num_heads=m.num_heads,
-            mlp_dim=m.mlp_dim,
-            max_len=m.max_len,
-            positions=m.positions,
             tie_embeddings=m.tie_embeddings,
-            dropout=m.dropout,
-            dtype=jnp.dtype(m.dtype),
-            param_dtype=jnp.dtype(m.param_dtype),
             remat=m.remat,
             scan_layers=m.scan_layers,
+            **transformer_kwargs(m),
             decode=decode,
         )
 

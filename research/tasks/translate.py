@@ -9,7 +9,7 @@ from research import flops, losses
 from research.data import classify as classify_data
 from research.data import translate as translate_data
 from research.models.seq2seq import Seq2Seq
-from research.tasks.base import Task
+from research.tasks.base import Task, transformer_kwargs
 from research.tasks.lm import token_metrics
 from research.text import spm
 
@@ -25,16 +25,8 @@ class Translate(Task):
         m = self.config.model
         return Seq2Seq(
             vocab_size=vocab_size,
-            num_layers=m.num_layers,
-            d_model=m.d_model,
-            num_heads=m.num_heads,
-            mlp_dim=m.mlp_dim,
-            max_len=m.max_len,
-            positions=m.positions,
             share_embeddings=m.tie_embeddings,
-            dropout=m.dropout,
-            dtype=jnp.dtype(m.dtype),
-            param_dtype=jnp.dtype(m.param_dtype),
+            **transformer_kwargs(m),
             decode=decode,
         )
 
