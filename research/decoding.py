@@ -136,6 +136,29 @@ def beam_search(
     return finished, finished_score
 
 
+def translate(
+    model: Seq2Seq,
+    params,
+    source,
+    source_mask,
+    *,
+    beam: int,
+    alpha: float,
+    a: float,
+    b: int,
+    max_len: int,
+    bos_id: int,
+    eos_id: int,
+):
+    """The best translation's tokens [B, max_len]: greedy for beam 1, else beam search's first
+    hypothesis; row r gets at most a * source_length_r + b tokens."""
+    limits = max_lengths(source_mask, a, b, max_len)
+    ids = dict(max_len=max_len, bos_id=bos_id, eos_id=eos_id)
+    if beam == 1:
+        return greedy(model, params, source, source_mask, limits, **ids)
+    return beam_search(model, params, source, source_mask, limits, beam=beam, alpha=alpha, **ids)[0][:, 0]
+
+
 def strip(tokens, eos_id: int) -> list:
     """[B, L] (or [L]) ids -> lists cut before the first <eos> (padding dropped)."""
     rows = np.asarray(tokens).reshape(-1, np.shape(tokens)[-1]).tolist()

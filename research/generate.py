@@ -5,11 +5,8 @@ config.json and its latest readable checkpoint.
 """
 
 import argparse
-import json
 import os
 import sys
-
-import ml_collections
 
 from research import main as main_lib
 
@@ -35,18 +32,14 @@ def main(argv=None):
     import jax
 
     from research import checkpoint, sampling, tasks
+    from research import workdir as workdir_lib
     from research.tasks import lm
     from research.text import vocab as vocab_lib
 
-    config_path = os.path.join(args.workdir, 'config.json')
-    if not os.path.isfile(config_path):
-        return _fail(f'{config_path} not found; is --workdir a training run directory?')
-    with open(config_path) as f:
-        config = ml_collections.ConfigDict(json.load(f))
-    if config.task != 'lm':
-        return _fail(
-            f"{args.workdir} trained task {config.task!r}; research.generate needs a decoder language model (task 'lm')"
-        )
+    try:
+        config = workdir_lib.trained_config(args.workdir, 'lm', 'generate')
+    except workdir_lib.WorkdirError as e:
+        return _fail(e)
     try:
         vocab = vocab_lib.Vocab.load(config.data.vocab_path)
     except FileNotFoundError as e:

@@ -33,6 +33,21 @@ class WorkdirError(ValueError):
     """The workdir cannot be used; the message is one line naming the problem and the fix."""
 
 
+def trained_config(workdir: str, task: str, tool: str):
+    """The config.json of a training run in `workdir`, which must have trained `task` (for
+    `python -m research.<tool>`)."""
+    import ml_collections
+
+    path = os.path.join(workdir, 'config.json')
+    if not os.path.isfile(path):
+        raise WorkdirError(f'{path} not found; is --workdir a training run directory?')
+    with open(path) as f:
+        config = ml_collections.ConfigDict(json.load(f))
+    if config.task != task:
+        raise WorkdirError(f'{workdir} trained task {config.task!r}; research.{tool} needs a run of task {task!r}')
+    return config
+
+
 def prepare(workdir: str) -> bool:
     """Makes `workdir` if needed and checks it can be written; returns whether it was created."""
     if os.path.exists(workdir) and not os.path.isdir(workdir):

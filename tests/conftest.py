@@ -26,6 +26,17 @@ def bbc(tmp_path_factory):
 
 
 @pytest.fixture(scope='session')
+def bbc_spm(bbc, tmp_path_factory):
+    """A small SentencePiece model of BBC News text (for the translate task: text to itself)."""
+    from research.data import sources
+    from research.text import spm
+
+    prefix = str(tmp_path_factory.mktemp('spm') / 'bbc')
+    spm.train(sources.iter_texts('bbc_news', 'validation', bbc['data_dir']), prefix, vocab_size=400)
+    return prefix + '.model'
+
+
+@pytest.fixture(scope='session')
 def wic(tmp_path_factory):
     """A miniature WordNet (TFDS data_dir) whose supersense (animal / food) shows only in the context."""
     from test_wordnet import write_lexicon

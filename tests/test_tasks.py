@@ -19,17 +19,6 @@ def task_config(bbc, name):
     return c
 
 
-@pytest.fixture(scope='module')
-def bbc_spm(bbc, tmp_path_factory):
-    """A small SentencePiece model of BBC News text (for the translate task)."""
-    from research.data import sources
-    from research.text import spm
-
-    prefix = str(tmp_path_factory.mktemp('spm') / 'bbc')
-    spm.train(sources.iter_texts('bbc_news', 'validation', bbc['data_dir']), prefix, vocab_size=400)
-    return prefix + '.model'
-
-
 @pytest.mark.parametrize('name', tasks.TASKS)
 def test_every_task_conforms(bbc, wic, bbc_spm, name):
     config = task_config(bbc, name)

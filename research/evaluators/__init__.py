@@ -18,6 +18,7 @@ TYPES = {
     'zero_shot_choice': 'research.evaluators.choice',
     'in_context': 'research.evaluators.in_context',
     'probe': 'research.evaluators.probe',
+    'translate': 'research.evaluators.translate',
 }
 DEFAULT = {'task': {'type': 'task'}}
 
