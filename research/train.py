@@ -175,20 +175,21 @@ def _init_from(config, task, state, abstract, tx, log):
 class _StepLog:
     """Collects per-step device metrics; on flush checks them and writes aggregates."""
 
-    def __init__(self, task, config, writer, step_flops: float, peak: float):
-        self.task, self.config, self.writer = task, config, writer
-        self.step_flops, self.peak = step_flops, peak
-        self.pending, self.steps, self.t0 = [], 0, None
+    def __init__(self, task, writer, flops_per_token: float, peak: float):
+        self.task, self.writer = task, writer
+        self.flops_per_token, self.peak = flops_per_token, peak
+        self.pending, self.tokens, self.t0 = [], 0, None
 
-    def add(self, step, metrics):
+    def add(self, step, metrics, tokens: int):
+        """`tokens`: the step's global batch positions (rows x length, padding included)."""
         self.pending.append((step, metrics))
-        self.steps += 1
+        self.tokens += tokens
         if self.t0 is None:  # exclude compilation: time from the end of the first step
             jax.block_until_ready(metrics)
             self.restart_clock()
 
     def restart_clock(self):
-        self.steps, self.t0 = 0, time.perf_counter()
+        self.tokens, self.t0 = 0, time.perf_counter()
 
     def flush(self, step, extra: dict, last_checkpoint):
         """Raises FloatingPointError at the first non-finite loss or gradient."""
@@ -208,11 +209,10 @@ class _StepLog:
         }
         metrics = {f'train/{k}': v for k, v in self.task.summarize(sums).items()}
         metrics.update({'train/grad_norm': float(fetched[-1]['grad_norm']), 'train/lr': float(fetched[-1]['lr'])})
-        if self.t0 is not None and self.steps:
+        if self.t0 is not None and self.tokens:
             dt = time.perf_counter() - self.t0
-            c = self.config
-            metrics['train/tokens_per_sec'] = self.steps * c.batch_size * c.data.seq_len / dt
-            metrics['train/mfu'] = self.steps * self.step_flops / dt / self.peak
+            metrics['train/tokens_per_sec'] = self.tokens / dt
+            metrics['train/mfu'] = self.tokens * self.flops_per_token / dt / self.peak
         metrics.update(extra)
         self.writer.write(step, metrics)
         self.pending = []
@@ -305,8 +305,7 @@ class Run:
                 f'and reaches its peak only at the end; lower warmup_steps'
             )
         peak = (config.peak_flops or flops.measure_matmul_peak()) * jax.device_count()
-        step_flops = self.task.flops_per_token(state.params) * config.batch_size * config.data.seq_len
-        steps = _StepLog(self.task, config, self.writer, step_flops, peak)
+        steps = _StepLog(self.task, self.writer, self.task.flops_per_token(state.params), peak)
         train_step = jit_train_step(self.task, self.model, self.tx, self.schedule, config, self.mesh, self.abstract)
         bar = tqdm.tqdm(
             total=config.total_steps,
@@ -320,13 +319,14 @@ class Run:
         profile = _Profile(config.profile_steps, start, os.path.join(self.workdir, 'profile'), self.log)
         while step < config.total_steps:
             batch = dict(next(data), control=stop.control(rows))
+            length = batch['inputs'].shape[1] if 'inputs' in batch else config.data.seq_len  # may vary (buckets)
             batch = sharding.global_batch(batch, self.mesh)
             # Traced with the mesh and logical rules in scope (activation constraints); init
             # and end-of-run sampling stay outside (see docs/design.md).
             with sharding.context(self.mesh, config.mesh.rules):
                 state, metrics = train_step(state, batch, jax.random.fold_in(self.rng, step))
             step += 1
-            steps.add(step, metrics)
+            steps.add(step, metrics, config.batch_size * length)
             profile.after(step, state)
             bar.update(1)
             last = step == config.total_steps

@@ -45,7 +45,9 @@ def run(bbc, bbc_spm, tmp_path_factory):
     """Two training steps of the translate task on BBC text to itself, scored by `translate`."""
     c = tiny_lm_config(bbc, task='translate', total_steps=2, checkpoint_every=2)
     c.model.arch = 'seq2seq'
-    c.data.update(source_key='text', target_key='text', vocab_path=bbc_spm, eval_split='test[:6]')
+    c.data.update(
+        source_key='text', target_key='text', vocab_path=bbc_spm, train_split='train[:64]', eval_split='test[:6]'
+    )
     c.evals.task = dict(type='task')
     c.evals.tr = dict(type='translate', split='test[:6]', every=0, beam=2, max_len_a=0.0, max_len_b=4, bootstrap=20)
     workdir = str(tmp_path_factory.mktemp('translate_run'))

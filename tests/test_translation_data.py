@@ -4,8 +4,10 @@ SentencePiece tokenizer (build_spm; exact round trip)."""
 import collections
 import shutil
 
+import numpy as np
 import pytest
 
+from research import translate
 from research.data import bible_en_es, sources
 from research.text import spm
 from research.tools import build_spm
@@ -70,8 +72,9 @@ def test_bad_keys_and_missing_model_are_clear_errors(bbc, tmp_path, capsys):
         spm.SentencePiece(str(tmp_path / 'none.model'))
 
 
+@pytest.mark.slow
 @needs_sword
-def test_en_es_runlocal_trains_through_the_one_trainer(prepared, tmp_path, capsys):
+def test_en_es_runlocal_trains_scores_and_translates(prepared, tmp_path, capsys):
     from research.config import load_config
     from research.train import train_and_evaluate
 
@@ -81,5 +84,42 @@ def test_en_es_runlocal_trains_through_the_one_trainer(prepared, tmp_path, capsy
     overrides = [f'data.data_dir={prepared}', f'data.vocab_path={out}.model', 'progress_bar=False']
     config = load_config('experiments/translation/en_es.py:runlocal', overrides)
     final = train_and_evaluate(config, str(tmp_path / 'run'))
-    first = [line for line in capsys.readouterr().out.splitlines() if line.startswith('step 0 task')][0]
+    out = capsys.readouterr().out
+    first = [line for line in out.splitlines() if line.startswith('step 0 task')][0]
     assert final['val/loss'] < float(first.split('val/loss ')[1].split(',')[0])  # it learns
+    assert 'test/beam/sacrebleu signature: BLEU nrefs:1|case:mixed|eff:no|tok:13a' in out
+    # Philemon: copying English scores near 0 BLEU, the word dictionary well above it.
+    assert final['test/beam/copy_bleu'] < 2 < 5 < final['test/beam/dictionary_bleu']
+    assert final['test/beam/dictionary_chrf'] > final['test/beam/copy_chrf'] + 10
+    assert {'test/greedy/bleu', 'test/greedy/chrf_low'} <= set(final) and 'test/greedy/copy_bleu' not in final
+    with open(tmp_path / 'run' / 'translations' / 'test_beam.tsv') as f:
+        rows = [line.rstrip('\n').split('\t') for line in f]
+    assert len(rows) == 26 and any('Timothy' in r[0] and 'Timoteo' in r[1] for r in rows[1:])  # Philemon 1:1
+    assert translate.main(['--workdir', str(tmp_path / 'run'), '--text', 'Grace to you.']) == 0
+    assert 'Grace to you. ⟶ ' in capsys.readouterr().out
+
+
+def test_length_grouped_batches_cover_the_epoch_cut_only_padding_and_split_over_hosts():
+    from research.data.classify import ExampleIterator
+
+    lengths = np.random.default_rng(0).integers(1, 65, 1000)
+    tokens = np.array([[i + 1] * n + [0] * (64 - n) for i, n in enumerate(lengths)])
+    arrays = dict(tokens=tokens, id=np.arange(1000))
+    one = ExampleIterator(arrays, None, 32, slice(0, 32), 0, lengths=lengths)
+    batches = [next(one) for _ in range(31)]  # one epoch: 1000 // 32 batches
+    ids = np.concatenate([b['id'] for b in batches])
+    assert len(set(ids)) == 992 and one.state == {'epoch': 0, 'batch': 31}
+    for b in batches:  # cut to the longest row, rounded up to 16: nothing real is lost
+        width = b['tokens'].shape[1]
+        assert width % 16 == 0 and width - 16 < lengths[b['id']].max() <= width
+        assert (b['tokens'] > 0).sum() == lengths[b['id']].sum()
+    padded = sum(b['tokens'].size for b in batches)
+    assert padded < 0.7 * 992 * 64  # vs the full width (the grouping is what saves it)
+    exact = ExampleIterator(arrays, None, 32, slice(0, 32), 0, lengths=lengths, multiple=1)
+    hosts = [ExampleIterator(arrays, None, 32, slice(r, r + 16), 0, lengths=lengths, multiple=1) for r in (0, 16)]
+    for _ in range(3):  # two hosts: the same global batch, cut to the global batch's width
+        b, parts = next(exact), [next(h) for h in hosts]
+        assert np.array_equal(np.concatenate([p['id'] for p in parts]), b['id'])
+        assert {p['tokens'].shape[1] for p in parts} == {b['tokens'].shape[1]} == {lengths[b['id']].max()}
+    resumed = ExampleIterator(arrays, None, 32, slice(0, 32), 0, state={'epoch': 0, 'batch': 5}, lengths=lengths)
+    assert np.array_equal(next(resumed)['id'], batches[5]['id'])

@@ -115,8 +115,14 @@ class ExampleIterator:
 
     Epoch e visits the examples in the permutation seeded by (seed, e) and drops the last
     incomplete batch; `state` = {'epoch', 'batch'} is the next batch, as checkpointed;
-    `stats` are the counts of the encoded split.
+    `stats` are the counts of the encoded split. With `lengths` [N] (real positions per
+    example), batches group similar lengths: each run of POOL batches of the permutation is
+    sorted by length and cut into batches, all batches of the epoch are shuffled, and every
+    2-D array of a batch is cut to the batch's longest length rounded up to `multiple` (a few
+    shapes, each compiled once, and little padding).
     """
+
+    POOL = 50
 
     def __init__(
         self,
@@ -127,9 +133,12 @@ class ExampleIterator:
         seed: int,
         state: dict | None = None,
         stats: collections.Counter | None = None,
+        lengths: np.ndarray | None = None,
+        multiple: int = 16,
     ):
         self._arrays, self._class_weights = arrays, class_weights
         self._size, self._rows, self._seed = global_batch_size, rows, seed
+        self._lengths, self._multiple, self._order = lengths, multiple, (None, None)
         self.stats = collections.Counter() if stats is None else stats
         n = len(next(iter(arrays.values())))
         if n < global_batch_size:
@@ -142,14 +151,32 @@ class ExampleIterator:
     def __iter__(self):
         return self
 
+    def order(self, epoch: int) -> np.ndarray:
+        """The examples of `epoch`'s batches, batch after batch (cached for the current epoch)."""
+        if self._order[0] != epoch:
+            n = len(next(iter(self._arrays.values())))
+            order = np.random.default_rng([self._seed, epoch]).permutation(n)
+            if self._lengths is not None:
+                order = order[: n - n % self._size]
+                pools = [order[i : i + self.POOL * self._size] for i in range(0, len(order), self.POOL * self._size)]
+                batches = np.concatenate(
+                    [p[np.argsort(self._lengths[p], kind='stable')].reshape(-1, self._size) for p in pools]
+                )
+                order = batches[np.random.default_rng([self._seed, epoch, 1]).permutation(len(batches))].reshape(-1)
+            self._order = (epoch, order)
+        return self._order[1]
+
     def __next__(self) -> dict:
         n = len(next(iter(self._arrays.values())))
         if (self.state['batch'] + 1) * self._size > n:
             self.state = {'epoch': self.state['epoch'] + 1, 'batch': 0}
-        order = np.random.default_rng([self._seed, self.state['epoch']]).permutation(n)
-        take = order[self.state['batch'] * self._size : (self.state['batch'] + 1) * self._size][self._rows]
+        batch_rows = self.order(self.state['epoch'])[self.state['batch'] * self._size :][: self._size]
+        take = batch_rows[self._rows]
         self.state['batch'] += 1
         batch = {k: v[take] for k, v in self._arrays.items()}
+        if self._lengths is not None:  # the same cut on every host: from the global batch
+            width = -(-int(self._lengths[batch_rows].max()) // self._multiple) * self._multiple
+            batch = {k: v[:, :width] if v.ndim == 2 else v for k, v in batch.items()}
         if self._class_weights is not None:
             labels = batch['labels']
             batch['weights'] = np.where(labels >= 0, self._class_weights[np.maximum(labels, 0)], 0).astype(np.float32)

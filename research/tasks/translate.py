@@ -4,6 +4,7 @@ import collections
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from research import flops, losses
 from research.data import classify as classify_data
@@ -45,8 +46,10 @@ class Translate(Task):
 
     def train_data(self, vocab, rows, state):
         arrays, stats = self.encode(vocab, self.config.data.train_split)
+        # Batches of similar lengths, cut to them: a Bible verse pair is half the padded width.
+        lengths = np.maximum(arrays['source_mask'].sum(1), arrays['weights'].sum(1)).astype(np.int64)
         return classify_data.ExampleIterator(
-            arrays, None, self.config.batch_size, rows, self.config.data.seed, state, stats
+            arrays, None, self.config.batch_size, rows, self.config.data.seed, state, stats, lengths=lengths
         )
 
     def eval_arrays(self, vocab, split):
