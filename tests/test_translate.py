@@ -2,6 +2,7 @@
 word-dictionary baseline, the `translate` evaluator (translations/*.tsv), `python -m
 research.translate`, and the WMT'14 config's pipeline under tfds.testing.mock_data."""
 
+import collections
 import csv
 
 import pytest
@@ -10,6 +11,7 @@ from conftest import tiny_lm_config
 
 from research import translate as translate_cli
 from research.config import ConfigError, load_config
+from research.data import translate as translate_data
 from research.evaluators import check as check_evals
 from research.text import bleu
 from research.train import train_and_evaluate
@@ -96,6 +98,7 @@ def test_wmt14_config_pipeline_with_mock_data(tmp_path):
         args = ['--dataset', 'wmt14_translate/de-en', '--keys', 'de,en', '--vocab_size', '300', '--out', out]
         assert build_spm.main(args) == 0
         config = load_config('experiments/translation/wmt14_de_en.py:runlocal', [f'data.vocab_path={out}.model'])
+        assert len(translate_data.read_pairs(config, 'train', collections.Counter(), limit=5)) == 5  # 12 stored
         final = train_and_evaluate(config, str(tmp_path / 'run'))
     assert {'val/loss', 'test/bleu/bleu', 'test/bleu/chrf', 'test/bleu/copy_bleu', 'val/val_bleu/bleu'} <= set(final)
     with open(tmp_path / 'run' / 'translations' / 'test_bleu.tsv') as f:

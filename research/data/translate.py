@@ -15,13 +15,16 @@ import numpy as np
 from research.data import sources
 
 
-def read_pairs(config, split: str, stats: collections.Counter) -> list:
-    """(source text, target text) pairs of a split, in stored order; `stats` counts 'pairs', and
-    texts: 'docs', 'empty', 'non_utf8' (a pair with an empty or undecodable side is dropped)."""
+def read_pairs(config, split: str, stats: collections.Counter, limit: int = 0) -> list:
+    """(source text, target text) pairs of a split (the first `limit` ones when limit > 0), in
+    stored order; `stats` counts 'pairs', and texts: 'docs', 'empty', 'non_utf8' (a pair with an
+    empty or undecodable side is dropped)."""
     d = config.data
     sources.check_keys(d.name, d.data_dir or None, source_key=d.source_key, target_key=d.target_key)
     pairs = []
     for ex in sources.load_split(d.name, split, d.data_dir or None):
+        if limit and len(pairs) == limit:
+            break
         stats['pairs'] += 1
         texts = [sources.decode_text(ex[k], stats) for k in (d.source_key, d.target_key)]  # counts each side
         if None not in texts:

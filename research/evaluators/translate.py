@@ -4,8 +4,8 @@ detokenized output against the references with sacrebleu's corpus BLEU and chrF.
 Metrics `<split>/<name>/bleu`, `chrf`, `length_ratio` (hypothesis / reference length in
 BLEU's tokens) and, with `bootstrap` resamples, their 95% intervals (`bleu_low`, `bleu_high`,
 …); with `baselines`, the same scores of copying the source (`copy_bleu`, …) and of a
-word-for-word dictionary learned from the training pairs (`dictionary_bleu`, …), computed
-once. The sacrebleu signature goes to the log, and every run writes
+word-for-word dictionary learned from (at most the first 100,000) training pairs
+(`dictionary_bleu`, …), computed once. The sacrebleu signature goes to the log, and every run writes
 WORKDIR/translations/<split>_<name>.tsv (source, reference, hypothesis). Sources are read
 and translations written up to model.max_len pieces; row r's translation has at most
 max_len_a * (its source length) + max_len_b pieces, <eos> included.
@@ -21,6 +21,8 @@ from research.config import ConfigError
 from research.data import translate as translate_data
 from research.evaluators import common
 from research.text import bleu
+
+DICTIONARY_PAIRS = 100_000  # the dictionary baseline learns from at most this many training pairs
 
 
 class Evaluator(common.Evaluator):
@@ -74,7 +76,8 @@ class Evaluator(common.Evaluator):
     def baseline_scores(self) -> dict:
         if self.baselines is None:
             c = self.ctx.config
-            dictionary = bleu.WordDictionary(translate_data.read_pairs(c, c.data.train_split, collections.Counter()))
+            train = translate_data.read_pairs(c, c.data.train_split, collections.Counter(), DICTIONARY_PAIRS)
+            dictionary = bleu.WordDictionary(train)
             self.baselines = {}
             for system, hypotheses in (
                 ('copy', self.sources),
