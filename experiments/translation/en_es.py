@@ -26,7 +26,7 @@ def get_config(arg=''):
     # reads sources and writes translations up to model.max_len.
     c.data.seq_len = 64
     c.model.max_len = 96
-    c.model.dropout = 0.0  # dropout 0.1 costs 22% of the step here: fewer steps in the budget
+    c.model.dropout = 0.0  # 0.1 costs 22% of a step here; 3600 steps with it: val loss 3.14 (vs 2.82)
     c.batch_size = 64
     c.eval_batch_size = 64
     c.total_steps = 4400
