@@ -108,7 +108,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.model.scan_layers = False  # one scanned block body (compile time flat in depth; params 'blocks', stacked)
     c.model.logits_chunk = 512  # LM/MLM loss: tokens of the batch whose logits exist at once (research/losses.py)
 
-    c.loss = ml_collections.ConfigDict()  # classification
+    c.loss = ml_collections.ConfigDict()
+    c.loss.label_smoothing = 0.0  # train on (1 - ε) one-hot + ε uniform (tasks with classes)
+    # classification only:
     c.loss.class_weights = ()  # explicit per-class weights, in label order
     c.loss.balanced = False  # weights n / (classes * n_c) from the training label counts
 
@@ -393,6 +395,12 @@ def validate(config, num_devices: int, num_processes: int = 1, files: bool = Tru
     need(
         not (config.loss.class_weights and config.loss.balanced),
         'set either config.loss.class_weights or config.loss.balanced, not both',
+    )
+    ls = config.loss.label_smoothing
+    need(0 <= ls < 1, f'config.loss.label_smoothing={ls} must be in [0, 1) (0.1 is usual; 0 turns it off)')
+    need(
+        not ls or config.task != 'contrastive',
+        'config.loss.label_smoothing: the contrastive task has no classes; set 0',
     )
     need(config.keep_checkpoints >= 1, f'config.keep_checkpoints={config.keep_checkpoints} must be >= 1')
     md = config.model

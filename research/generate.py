@@ -39,23 +39,23 @@ def main(argv=None):
     try:
         config = workdir_lib.trained_config(args.workdir, 'lm', 'generate')
     except workdir_lib.WorkdirError as e:
-        return _fail(e)
+        return main_lib.fail(e)
     try:
         vocab = vocab_lib.Vocab.load(config.data.vocab_path)
     except FileNotFoundError as e:
-        return _fail(e)
+        return main_lib.fail(e)
     task = tasks.get(config)
     tokenizer = task.tokenizer()
     prompts = [lm.encode_prompt(p, tokenizer, vocab) for p in args.prompt]
     room = config.model.max_len - args.max_new_tokens  # the context holds prompt and continuation
     if room < 1:
-        return _fail(
+        return main_lib.fail(
             f'--max_new_tokens {args.max_new_tokens} leaves no room for a prompt in the context of '
             f'{config.model.max_len} tokens (model.max_len); ask for fewer'
         )
     longest = max(len(p) for p in prompts)
     if longest > room and not args.keep_last:
-        return _fail(
+        return main_lib.fail(
             f'a prompt of {longest} tokens + --max_new_tokens {args.max_new_tokens} exceeds the context of '
             f'{config.model.max_len} tokens (model.max_len); shorten it, or pass --keep_last to keep its '
             f'last {room} tokens'
@@ -64,7 +64,7 @@ def main(argv=None):
     try:
         step, params = checkpoint.load_params(os.path.join(args.workdir, 'checkpoints'), args.step)
     except FileNotFoundError as e:
-        return _fail(e)
+        return main_lib.fail(e)
     outs = sampling.generate(
         task.build_model(len(vocab), decode=True),
         params,
@@ -79,11 +79,6 @@ def main(argv=None):
     for prompt, out in zip(args.prompt, outs):
         print(f'{prompt} ⟶ {tokenizer.detokenize(vocab.decode(out))}')
     return 0
-
-
-def _fail(message) -> int:
-    print(f'error: {message}', file=sys.stderr)
-    return 2
 
 
 if __name__ == '__main__':

@@ -65,7 +65,7 @@ def _run(args, overrides, evaluate_only: bool) -> int:
         config = config_lib.load_config(args.config, overrides)
         config_lib.validate(config, jax.device_count(), jax.process_count())
     except (config_lib.ConfigError, ValueError) as e:
-        return _fail(e)
+        return fail(e)
 
     import tensorflow as tf
 
@@ -81,15 +81,16 @@ def _run(args, overrides, evaluate_only: bool) -> int:
             print(e)
         return 0
     except (config_lib.ConfigError, FileNotFoundError, FloatingPointError, CheckpointError, ValueError, KeyError) as e:
-        return _fail(e)
+        return fail(e)
     if jax.process_index() == 0:
         print('final: ' + ', '.join(f'{k} {v:.4g}' for k, v in sorted(result.items())))
     return 0
 
 
-def _fail(error) -> int:
-    """One line on stderr (set WORDLAB_TRACEBACK=1 to see the traceback instead)."""
-    if os.environ.get('WORDLAB_TRACEBACK'):
+def fail(error) -> int:
+    """One line on stderr and exit status 2 (set WORDLAB_TRACEBACK=1 to see an exception's
+    traceback instead); shared by the command-line tools."""
+    if os.environ.get('WORDLAB_TRACEBACK') and isinstance(error, BaseException):
         raise error
     print(f'error: {error}'.splitlines()[0], file=sys.stderr)
     return 2

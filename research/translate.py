@@ -25,7 +25,9 @@ def main(argv=None):
     p.add_argument('--step', type=int, default=None, help='checkpoint step (default: latest)')
     args = p.parse_args(argv)
     if args.beam < 1 or args.alpha < 0 or args.batch_size < 1:
-        return _fail(f'--beam {args.beam} and --batch_size {args.batch_size} must be >= 1, --alpha {args.alpha} >= 0')
+        return main_lib.fail(
+            f'--beam {args.beam} and --batch_size {args.batch_size} must be >= 1, --alpha {args.alpha} >= 0'
+        )
     main_lib.quiet_tensorflow()
     import os
 
@@ -35,14 +37,14 @@ def main(argv=None):
 
     texts = args.text if args.text else [line.rstrip('\n') for line in sys.stdin]
     if not texts or not all(t.strip() for t in texts):
-        return _fail('nothing to translate: give non-empty --text (or lines on stdin)')
+        return main_lib.fail('nothing to translate: give non-empty --text (or lines on stdin)')
     try:
         config = workdir_lib.trained_config(args.workdir, 'translate', 'translate')
         task = tasks.get(config)
         vocab = task.load_vocab()
         step, params = checkpoint.load_params(os.path.join(args.workdir, 'checkpoints'), args.step)
     except (workdir_lib.WorkdirError, FileNotFoundError) as e:
-        return _fail(e)
+        return main_lib.fail(e)
     length = config.model.max_len
     for i, t in enumerate(texts):
         if len(vocab.encode(t)) > length - 1:
@@ -68,11 +70,6 @@ def main(argv=None):
         for text, row in zip(chunk, tokens):
             print(f'{text} ⟶ {vocab.decode(row)}')
     return 0
-
-
-def _fail(message) -> int:
-    print(f'error: {message}', file=sys.stderr)
-    return 2
 
 
 if __name__ == '__main__':

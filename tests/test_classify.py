@@ -10,6 +10,7 @@ import pytest
 from conftest import tiny_lm_config
 
 from research import tasks
+from research.config import base_config
 from research.data.classify import ExampleIterator, class_weights
 from research.tasks.classify import Classify
 from research.train import train_and_evaluate
@@ -20,6 +21,12 @@ def bag_config(bbc, **overrides):
     c.task, c.model.arch, c.data.seq_len, c.model.d_model = 'classify', 'bag', 64, 32
     c.model.dropout, c.data.max_eval_sequences = 0.0, 0
     return c
+
+
+def classify_task(label_smoothing=0.0):
+    c = base_config()
+    c.task, c.loss.label_smoothing = 'classify', label_smoothing
+    return Classify(c)
 
 
 def test_weighted_loss_is_the_class_weighted_formula():
@@ -33,7 +40,7 @@ def test_weighted_loss_is_the_class_weighted_formula():
             return jnp.asarray(logits)
 
     batch = dict(inputs=np.zeros((4, 2), np.int32), mask=np.ones((4, 2), bool), labels=labels, weights=w[labels])
-    loss_sum, sums = Classify.loss(None, Fixed(), {}, batch, None, train=True)
+    loss_sum, sums = classify_task().loss(Fixed(), {}, batch, None, train=True)
     ce = -np.log(np.exp(logits)[np.arange(4), labels] / np.exp(logits).sum(1))
     assert float(loss_sum / sums['weight']) == pytest.approx(float((w[labels] * ce).sum() / w[labels].sum()), rel=1e-6)
     assert float(loss_sum) == pytest.approx(
@@ -44,6 +51,28 @@ def test_weighted_loss_is_the_class_weighted_formula():
         ),
         rel=1e-6,
     )
+
+
+def test_label_smoothing_trains_on_smoothed_targets_and_reports_cross_entropy():
+    """With loss.label_smoothing 0.2 the training objective is the cross-entropy against
+    0.8 one-hot + 0.2 uniform (optax), weighted; evaluation's objective and the 'loss' sum of
+    both are the plain cross-entropy."""
+    logits = np.array([[2.0, 0.1, -1.0], [0.3, 0.2, 0.9], [-2.0, 3.0, 0.0]], np.float32)
+    labels, w = np.array([0, 2, 0]), np.array([1.0, 0.5, 2.0], np.float32)
+
+    class Fixed:
+        def apply(self, params, inputs, mask, train, rngs):
+            return jnp.asarray(logits)
+
+    batch = dict(inputs=np.zeros((3, 2), np.int32), mask=np.ones((3, 2), bool), labels=labels, weights=w)
+    task = classify_task(0.2)
+    smoothed = optax.softmax_cross_entropy(logits, optax.smooth_labels(np.eye(3)[labels], 0.2))
+    plain = optax.softmax_cross_entropy_with_integer_labels(logits, labels)
+    objective, sums = task.loss(Fixed(), {}, batch, None, train=True)
+    assert float(objective) == pytest.approx(float((smoothed * w).sum()), rel=1e-6)
+    assert float(sums['loss']) == pytest.approx(float((plain * w).sum()), rel=1e-6)
+    objective, sums = task.loss(Fixed(), {}, batch, None, train=False)
+    assert float(objective) == float(sums['loss']) == pytest.approx(float((plain * w).sum()), rel=1e-6)
 
 
 def test_token_level_loss_skips_unlabelled_tokens():
@@ -59,7 +88,7 @@ def test_token_level_loss_skips_unlabelled_tokens():
 
     weights = np.where(labels >= 0, w[np.maximum(labels, 0)], 0).astype(np.float32)
     batch = dict(inputs=np.zeros((2, 3), np.int32), mask=np.ones((2, 3), bool), labels=labels, weights=weights)
-    loss_sum, sums = Classify.loss(None, Fixed(), {}, batch, None, train=True)
+    loss_sum, sums = classify_task().loss(Fixed(), {}, batch, None, train=True)
     picked = [(0, 1), (1, 0), (1, 2)]
     ce = [-np.log(np.exp(logits[i, t])[labels[i, t]] / np.exp(logits[i, t]).sum()) for i, t in picked]
     assert float(loss_sum) == pytest.approx(sum(w[labels[i, t]] * c for (i, t), c in zip(picked, ce)), rel=1e-5)

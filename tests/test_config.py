@@ -31,6 +31,7 @@ def test_overrides_are_typed():
         ('--config.data.vocab_path=/nonexistent/v.txt', 'research.tools.build_vocab'),
         ('--config.mesh.tensor=3', 'config.mesh'),
         ('--config.model.positions=alibi', "config.model.positions='alibi'"),
+        ('--config.loss.label_smoothing=1.0', 'config.loss.label_smoothing=1.0 must be in [0, 1)'),
     ],
 )
 def test_bad_config_fails_fast_with_one_line(tmp_path, capsys, override, needle):

@@ -37,16 +37,24 @@ def compilations():
         logger.removeHandler(handler)
 
 
-def dense_losses(hidden, table, bias, targets, weights):
+def dense_losses(hidden, table, bias, targets, weights, smoothing=0.0):
+    """(objective, cross-entropy, hits) through full logits; label smoothing by optax."""
     logits = jnp.einsum('btd,vd->btv', hidden, table) + bias
+    labels = optax.smooth_labels(jax.nn.one_hot(targets, logits.shape[-1]), smoothing)
+    objective = optax.softmax_cross_entropy(logits, labels)
     xent = optax.softmax_cross_entropy_with_integer_labels(logits, targets)
-    return jnp.sum(xent * weights), jnp.sum((jnp.argmax(logits, -1) == targets) * weights)
+    hits = jnp.sum((jnp.argmax(logits, -1) == targets) * weights)
+    return jnp.sum(objective * weights), jnp.sum(xent * weights), hits
 
 
-@pytest.mark.parametrize('chunk_tokens,sparse', [(1, True), (12, True), (24, False), (10_000, False), (1, False)])
-def test_chunked_losses_equal_dense(chunk_tokens, sparse):
+@pytest.mark.parametrize(
+    'chunk_tokens,sparse,smoothing',
+    [(1, True, 0.0), (12, True, 0.1), (24, False, 0.0), (10_000, False, 0.0), (1, False, 0.0), (24, False, 0.2)],
+)
+def test_chunked_losses_equal_dense(chunk_tokens, sparse, smoothing):
     """Values and gradients (hidden, table, bias) of the chunked fused loss equal plain autodiff
-    through full logits, for every chunking, with zero-weight positions."""
+    through full logits, for every chunking, with zero-weight positions, with and without
+    label smoothing (whose cross-entropy output stays the unsmoothed one)."""
     k = jax.random.split(jax.random.key(0), 4)
     b, t, d, v = 3, 8, 16, 40
     hidden = jax.random.normal(k[0], (b, t, d))
@@ -58,16 +66,21 @@ def test_chunked_losses_equal_dense(chunk_tokens, sparse):
     def grads(fn):
         return jax.value_and_grad(lambda *a: fn(*a, targets, weights)[0], argnums=(0, 1, 2))(hidden, table, bias)
 
-    chunked = lambda h, w, bi, y, wt: losses.token_losses(h, w, y, wt, bi, chunk_tokens=chunk_tokens, sparse=sparse)
-    (value, g), (ref_value, ref_g) = grads(chunked), grads(dense_losses)
+    chunked = lambda h, w, bi, y, wt: losses.token_losses(
+        h, w, y, wt, bi, chunk_tokens=chunk_tokens, sparse=sparse, smoothing=smoothing
+    )
+    dense = lambda *a: dense_losses(*a, smoothing=smoothing)
+    (value, g), (ref_value, ref_g) = grads(chunked), grads(dense)
     np.testing.assert_allclose(value, ref_value, rtol=1e-5)
     for got, want in zip(g, ref_g):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)
-    hits = chunked(hidden, table, bias, targets, weights)[1]
-    assert float(hits) == float(dense_losses(hidden, table, bias, targets, weights)[1])
+    _, xent, hits = chunked(hidden, table, bias, targets, weights)
+    _, ref_xent, ref_hits = dense(hidden, table, bias, targets, weights)
+    np.testing.assert_allclose(xent, ref_xent, rtol=1e-5)
+    assert float(hits) == float(ref_hits)
     # A target that is the argmax counts as a hit: force some, so the count is not trivially 0.
     hot = table[targets] * 50.0
-    assert float(chunked(hot, table, bias * 0, targets, weights)[1]) == float(weights.sum())
+    assert float(chunked(hot, table, bias * 0, targets, weights)[2]) == float(weights.sum())
 
 
 def tiny_decoder(**kw):

@@ -76,7 +76,12 @@ class Task(abc.ABC):
 
     @abc.abstractmethod
     def loss(self, model, params, batch, rng, train: bool) -> tuple[Any, dict]:
-        """(weighted loss sum, dict of sums incl. 'loss' and 'weight') over one batch."""
+        """(weighted objective sum, dict of sums incl. 'loss' and 'weight') over one batch; the
+        objective is label-smoothed in training (`smoothing`), the 'loss' sum never is."""
+
+    def smoothing(self, train: bool) -> float:
+        """config.loss.label_smoothing while training, 0 when evaluating."""
+        return float(self.config.loss.label_smoothing) if train else 0.0
 
     @abc.abstractmethod
     def summarize(self, sums: dict) -> dict:

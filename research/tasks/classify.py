@@ -207,10 +207,13 @@ class Classify(Task):
         logits = logits.reshape(-1, num_classes)
         labels, w = jnp.maximum(batch['labels'].reshape(-1), 0), batch['weights'].reshape(-1)
         loss_sum = jnp.sum(optax.softmax_cross_entropy_with_integer_labels(logits, labels) * w)
+        # Label smoothing (training only): + ε (target logit - mean logit), see research/losses.py.
+        target = jnp.take_along_axis(logits, labels[:, None], axis=-1)[:, 0]
+        objective = loss_sum + self.smoothing(train) * jnp.sum((target - jnp.mean(logits, axis=-1)) * w)
         real = (w > 0).astype(jnp.float32)
         predicted = jax.nn.one_hot(jnp.argmax(logits, -1), num_classes)
         confusion = jnp.einsum('nt,np->tp', jax.nn.one_hot(labels, num_classes) * real[:, None], predicted)
-        return loss_sum, dict(loss=loss_sum, weight=jnp.sum(w), examples=jnp.sum(real), confusion=confusion)
+        return objective, dict(loss=loss_sum, weight=jnp.sum(w), examples=jnp.sum(real), confusion=confusion)
 
     def summarize(self, sums):
         """Mean loss, accuracy and macro-F1."""

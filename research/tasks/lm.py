@@ -77,10 +77,15 @@ class LanguageModel(Task):
             {'params': params}, batch['inputs'], train=train, project=False, rngs={'dropout': rng}
         )
         w = batch['weights']
-        loss_sum, correct = losses.token_losses(
-            hidden, table, batch['targets'], w, chunk_tokens=self.config.model.logits_chunk
+        objective, loss_sum, correct = losses.token_losses(
+            hidden,
+            table,
+            batch['targets'],
+            w,
+            chunk_tokens=self.config.model.logits_chunk,
+            smoothing=self.smoothing(train),
         )
-        return loss_sum, dict(loss=loss_sum, correct=correct, weight=jnp.sum(w))
+        return objective, dict(loss=loss_sum, correct=correct, weight=jnp.sum(w))
 
     def summarize(self, sums):
         return token_metrics(sums)

@@ -70,10 +70,17 @@ class MaskedLanguageModel(Task):
             rngs={'dropout': rng},
         )
         w = batch['weights']
-        loss_sum, correct = losses.token_losses(
-            hidden, table, batch['targets'], w, bias, chunk_tokens=self.config.model.logits_chunk, sparse=True
+        objective, loss_sum, correct = losses.token_losses(
+            hidden,
+            table,
+            batch['targets'],
+            w,
+            bias,
+            chunk_tokens=self.config.model.logits_chunk,
+            sparse=True,
+            smoothing=self.smoothing(train),
         )
-        return loss_sum, dict(loss=loss_sum, correct=correct, weight=jnp.sum(w))
+        return objective, dict(loss=loss_sum, correct=correct, weight=jnp.sum(w))
 
     def logits(self, model, params, inputs, mask):
         return model.apply({'params': params}, inputs, mask)

@@ -70,10 +70,15 @@ class Translate(Task):
             rngs={'dropout': rng},
         )
         w = batch['weights']
-        loss_sum, correct = losses.token_losses(
-            hidden, table, batch['targets'], w, chunk_tokens=self.config.model.logits_chunk
+        objective, loss_sum, correct = losses.token_losses(
+            hidden,
+            table,
+            batch['targets'],
+            w,
+            chunk_tokens=self.config.model.logits_chunk,
+            smoothing=self.smoothing(train),
         )
-        return loss_sum, dict(loss=loss_sum, correct=correct, weight=jnp.sum(w))
+        return objective, dict(loss=loss_sum, correct=correct, weight=jnp.sum(w))
 
     def summarize(self, sums):
         return token_metrics(sums)
