@@ -5,6 +5,7 @@ research.translate`, and the WMT'14 config's pipeline under tfds.testing.mock_da
 import collections
 import csv
 
+import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 from conftest import tiny_lm_config
@@ -20,17 +21,30 @@ REFS = ['el perro come pan .', 'la casa es muy grande .', 'hola a todos .', 'yo 
 
 
 def test_scores_perfect_and_partial_translations():
-    perfect, signature = bleu.scores(REFS, REFS, bootstrap=20)
+    perfect, signature, perfect_samples = bleu.scores(REFS, REFS, bootstrap=200)
     assert perfect['bleu'] == pytest.approx(100) and perfect['chrf'] == pytest.approx(100)
     assert perfect['bleu_low'] == pytest.approx(100) and perfect['length_ratio'] == 1
     assert 'tok:13a' in signature and 'chrF' in signature and 'version:' in signature
     worse = ['el perro come .', 'la casa es grande .', 'hola .', 'yo tengo un gato negro .']
-    s, _ = bleu.scores(worse, REFS, bootstrap=200)
+    s, _, samples = bleu.scores(worse, REFS, bootstrap=200)
     assert 20 < s['bleu'] < 90 and s['chrf'] < 100
     assert s['bleu_low'] < s['bleu'] < s['bleu_high'] and s['chrf_low'] < s['chrf_high']
     assert s['length_ratio'] == pytest.approx(sum(len(h.split()) for h in worse) / sum(len(r.split()) for r in REFS))
     with pytest.raises(ValueError, match='3 hypotheses for 4 references'):
         bleu.scores(worse[:3], REFS)
+    # Paired bootstrap: both systems on the same resampled sentence sets (the same seed).
+    np.testing.assert_array_equal(bleu.scores(worse, REFS, bootstrap=200)[2], samples)
+    better = bleu.paired(perfect, perfect_samples, s, samples)
+    assert better['bleu'] == pytest.approx(100 - s['bleu']) and better['chrf'] == pytest.approx(100 - s['chrf'])
+    assert better['bleu_wins'] == 1.0 and 0 < better['bleu_low'] <= better['bleu'] <= better['bleu_high']
+    paired = bleu.paired(s, samples, s, samples)
+    assert paired['bleu'] == paired['bleu_high'] == 0 and paired['bleu_wins'] == paired['chrf_wins'] == 0
+    # One sentence better, one worse: the winner changes with the resample.
+    mixed = [REFS[0], 'x', REFS[2], 'y']
+    m, _, m_samples = bleu.scores(mixed, REFS, bootstrap=200)
+    other = ['x', REFS[1], 'y', REFS[3]]
+    o, _, o_samples = bleu.scores(other, REFS, bootstrap=200)
+    assert 0.05 < bleu.paired(m, m_samples, o, o_samples)['chrf_wins'] < 0.95
 
 
 def test_word_dictionary_learns_word_pairs_and_copies_the_unknown():
@@ -61,6 +75,9 @@ def test_translate_evaluator_scores_writes_tsv_and_baselines(run):
     assert final['test_6/tr/copy_bleu'] == pytest.approx(100)  # the reference is the source
     assert final['test_6/tr/bleu'] < 20 and final['test_6/tr/bleu_low'] <= final['test_6/tr/bleu']
     assert final['test_6/tr/dictionary_chrf'] > 50  # every word translates to itself
+    # Paired with the model on the same resamples: copying the reference wins every one.
+    assert final['test_6/tr/vs_copy_bleu'] == pytest.approx(final['test_6/tr/bleu'] - 100)
+    assert final['test_6/tr/vs_copy_bleu_wins'] == 0 and final['test_6/tr/vs_copy_bleu_high'] < 0
     with open(f'{workdir}/translations/test_6_tr.tsv', newline='') as f:
         rows = list(csv.reader(f, delimiter='\t', quoting=csv.QUOTE_NONE))
     assert rows[0] == ['source', 'reference', 'hypothesis'] and len(rows) == 7

@@ -5,7 +5,10 @@ Metrics `<split>/<name>/bleu`, `chrf`, `length_ratio` (hypothesis / reference le
 BLEU's tokens) and, with `bootstrap` resamples, their 95% intervals (`bleu_low`, `bleu_high`,
 …); with `baselines`, the same scores of copying the source (`copy_bleu`, …) and of a
 word-for-word dictionary learned from (at most the first 100,000) training pairs
-(`dictionary_bleu`, …), computed once. The sacrebleu signature goes to the log, and every run writes
+(`dictionary_bleu`, …), computed once, and with both, the paired bootstrap comparison of the
+model with each baseline on the same resampled sentences: the difference, its interval and
+the fraction of resamples the model wins (`vs_dictionary_bleu`, `…_bleu_low`, `…_bleu_high`,
+`…_bleu_wins`; the same for chrF). The sacrebleu signature goes to the log, and every run writes
 WORKDIR/translations/<split>_<name>.tsv (source, reference, hypothesis). Sources are read
 and translations written up to model.max_len pieces; row r's translation has at most
 max_len_a * (its source length) + max_len_b pieces, <eos> included.
@@ -68,12 +71,20 @@ class Evaluator(common.Evaluator):
         tokens = self.ctx.predict(self._translate, params, self.arrays, self.batch_size, desc=self.name)
         hypotheses = [self.ctx.vocab.decode(row) for row in tokens]
         self.write_tsv(hypotheses)
-        scores, signature = bleu.scores(hypotheses, self.references, self.bootstrap)
+        scores, signature, samples = bleu.scores(hypotheses, self.references, self.bootstrap)
         self.ctx.log(f'{self.prefix}sacrebleu signature: {signature}')
         out = {f'{self.prefix}{k}': v for k, v in scores.items()}
-        return {**out, **self.baseline_scores()} if self.with_baselines else out
+        if not self.with_baselines:
+            return out
+        for system, (base, base_samples) in self.baseline_scores().items():
+            out.update({f'{self.prefix}{system}_{k}': v for k, v in base.items()})
+            if self.bootstrap:  # the same resamples (seed 0) as the model's
+                comparison = bleu.paired(scores, samples, base, base_samples)
+                out.update({f'{self.prefix}vs_{system}_{k}': v for k, v in comparison.items()})
+        return out
 
     def baseline_scores(self) -> dict:
+        """{system: (scores, bootstrap samples)} of the baselines, computed once."""
         if self.baselines is None:
             c = self.ctx.config
             train = translate_data.read_pairs(c, c.data.train_split, collections.Counter(), DICTIONARY_PAIRS)
@@ -83,8 +94,8 @@ class Evaluator(common.Evaluator):
                 ('copy', self.sources),
                 ('dictionary', [dictionary.translate(s) for s in self.sources]),
             ):
-                scores, _ = bleu.scores(hypotheses, self.references, self.bootstrap)
-                self.baselines.update({f'{self.prefix}{system}_{k}': v for k, v in scores.items()})
+                scores, _, samples = bleu.scores(hypotheses, self.references, self.bootstrap)
+                self.baselines[system] = (scores, samples)
         return self.baselines
 
     def write_tsv(self, hypotheses: list):

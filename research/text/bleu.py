@@ -11,10 +11,14 @@ from sacrebleu.metrics import BLEU, CHRF
 WORD = re.compile(r'\w+|[^\w\s]')
 
 
-def scores(hypotheses: list, references: list, bootstrap: int = 0, seed: int = 0) -> tuple[dict, str]:
+METRICS = ('bleu', 'chrf')
+
+
+def scores(hypotheses: list, references: list, bootstrap: int = 0, seed: int = 0) -> tuple[dict, str, np.ndarray]:
     """({'bleu', 'chrf', 'length_ratio'} and, with `bootstrap` resamples of the sentences, the
     95% percentile interval of each score as '<score>_low' / '<score>_high'; the sacrebleu
-    signature of both metrics)."""
+    signature of both metrics; the [bootstrap, 2] BLEU and chrF of the resamples, which are the
+    same sentence sets for the same (number of references, bootstrap, seed): see `paired`)."""
     if len(hypotheses) != len(references) or not references:
         raise ValueError(f'{len(hypotheses)} hypotheses for {len(references)} references')
     bleu, chrf = BLEU(), CHRF()
@@ -24,13 +28,34 @@ def scores(hypotheses: list, references: list, bootstrap: int = 0, seed: int = 0
         b = bleu.corpus_score(hyps, refs)
         return b.score, chrf.corpus_score(hyps, refs).score, b.sys_len / max(b.ref_len, 1)
 
-    out = dict(zip(('bleu', 'chrf', 'length_ratio'), both(range(len(references)))))
+    out = dict(zip((*METRICS, 'length_ratio'), both(range(len(references)))))
+    n, rng = len(references), np.random.default_rng(seed)
+    samples = np.array([both(rng.integers(0, n, n))[:2] for _ in range(bootstrap)]).reshape(bootstrap, 2)
     if bootstrap:
-        rng = np.random.default_rng(seed)
-        resampled = np.array([both(rng.integers(0, len(references), len(references)))[:2] for _ in range(bootstrap)])
-        for j, name in enumerate(('bleu', 'chrf')):
-            out[f'{name}_low'], out[f'{name}_high'] = np.percentile(resampled[:, j], [2.5, 97.5]).tolist()
-    return out, f'BLEU {bleu.get_signature()} chrF {chrf.get_signature()}'
+        out.update(_interval(samples))
+    return out, f'BLEU {bleu.get_signature()} chrF {chrf.get_signature()}', samples
+
+
+def paired(a: dict, a_samples: np.ndarray, b: dict, b_samples: np.ndarray) -> dict:
+    """System a against system b by paired bootstrap (Koehn, 2004), from two `scores` results
+    on the same references and resamples: per metric the difference a - b ('bleu'), its 95%
+    interval over the resamples ('bleu_low', 'bleu_high') and the fraction of resamples in
+    which a scores higher ('bleu_wins')."""
+    if a_samples.shape != b_samples.shape or not len(a_samples):
+        raise ValueError(
+            f'paired needs the same bootstrap resamples of both systems: {a_samples.shape} vs {b_samples.shape}'
+        )
+    diff = a_samples - b_samples
+    wins = {f'{m}_wins': float(np.mean(diff[:, j] > 0)) for j, m in enumerate(METRICS)}
+    return {**{m: a[m] - b[m] for m in METRICS}, **_interval(diff), **wins}
+
+
+def _interval(samples: np.ndarray) -> dict:
+    """'<metric>_low' / '<metric>_high': the 2.5th and 97.5th percentiles of the samples."""
+    out = {}
+    for j, m in enumerate(METRICS):
+        out[f'{m}_low'], out[f'{m}_high'] = np.percentile(samples[:, j], [2.5, 97.5]).tolist()
+    return out
 
 
 def words(text: str) -> list:
