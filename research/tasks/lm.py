@@ -29,6 +29,23 @@ def token_metrics(sums) -> dict:
     return {'loss': mean, 'perplexity': math.exp(min(mean, 700.0)), 'accuracy': float(sums['correct']) / weight}
 
 
+def token_loss(task, hidden, table, batch, train: bool, bias=None, sparse: bool = False):
+    """A task's loss() from hidden states and the output table (research/losses.py): the
+    (label-smoothed in training) objective and the sums token_metrics reads."""
+    w = batch['weights']
+    objective, loss_sum, correct = losses.token_losses(
+        hidden,
+        table,
+        batch['targets'],
+        w,
+        bias,
+        chunk_tokens=task.config.model.logits_chunk,
+        sparse=sparse,
+        smoothing=task.smoothing(train),
+    )
+    return objective, dict(loss=loss_sum, correct=correct, weight=jnp.sum(w))
+
+
 class LanguageModel(Task):
     name = 'lm'
     headline = 'perplexity'
@@ -76,16 +93,7 @@ class LanguageModel(Task):
         hidden, table = model.apply(
             {'params': params}, batch['inputs'], train=train, project=False, rngs={'dropout': rng}
         )
-        w = batch['weights']
-        objective, loss_sum, correct = losses.token_losses(
-            hidden,
-            table,
-            batch['targets'],
-            w,
-            chunk_tokens=self.config.model.logits_chunk,
-            smoothing=self.smoothing(train),
-        )
-        return objective, dict(loss=loss_sum, correct=correct, weight=jnp.sum(w))
+        return token_loss(self, hidden, table, batch, train)
 
     def summarize(self, sums):
         return token_metrics(sums)

@@ -9,13 +9,12 @@ initialises a classifier through `init_from` (the 'encoder' subtree is shared).
 import jax
 import jax.numpy as jnp
 
-from research import losses
 from research.data import lm as lm_data
 from research.data import mlm as mlm_data
 from research.models.encoder import Encoder, MaskedLM
 from research.tasks.base import Task
 from research.tasks.classify import build_encoder, encoder_flops_per_token
-from research.tasks.lm import LanguageModel
+from research.tasks.lm import LanguageModel, token_loss
 from research.text import vocab as vocab_lib
 
 
@@ -69,18 +68,7 @@ class MaskedLanguageModel(Task):
             project=False,
             rngs={'dropout': rng},
         )
-        w = batch['weights']
-        objective, loss_sum, correct = losses.token_losses(
-            hidden,
-            table,
-            batch['targets'],
-            w,
-            bias,
-            chunk_tokens=self.config.model.logits_chunk,
-            sparse=True,
-            smoothing=self.smoothing(train),
-        )
-        return objective, dict(loss=loss_sum, correct=correct, weight=jnp.sum(w))
+        return token_loss(self, hidden, table, batch, train, bias, sparse=True)
 
     def logits(self, model, params, inputs, mask):
         return model.apply({'params': params}, inputs, mask)

@@ -6,12 +6,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from research import flops, losses
+from research import flops
 from research.data import classify as classify_data
 from research.data import translate as translate_data
 from research.models.seq2seq import Seq2Seq
 from research.tasks.base import Task, transformer_kwargs
-from research.tasks.lm import token_metrics
+from research.tasks.lm import token_loss, token_metrics
 from research.text import spm
 
 
@@ -69,16 +69,7 @@ class Translate(Task):
             project=False,
             rngs={'dropout': rng},
         )
-        w = batch['weights']
-        objective, loss_sum, correct = losses.token_losses(
-            hidden,
-            table,
-            batch['targets'],
-            w,
-            chunk_tokens=self.config.model.logits_chunk,
-            smoothing=self.smoothing(train),
-        )
-        return objective, dict(loss=loss_sum, correct=correct, weight=jnp.sum(w))
+        return token_loss(self, hidden, table, batch, train)
 
     def summarize(self, sums):
         return token_metrics(sums)
