@@ -83,6 +83,30 @@ def test_chunked_losses_equal_dense(chunk_tokens, sparse, smoothing):
     assert float(chunked(hot, table, bias * 0, targets, weights)[2]) == float(weights.sum())
 
 
+@pytest.mark.parametrize('task_name', ['lm', 'translate'])
+def test_task_loss_smooths_only_in_training(task_name):
+    """config.loss.label_smoothing reaches the token tasks' training objective; evaluation's
+    objective and the 'loss' sum are the plain cross-entropy."""
+    k = jax.random.split(jax.random.key(3), 3)
+    hidden, table = jax.random.normal(k[0], (2, 5, 8)), jax.random.normal(k[1], (11, 8))
+    batch = dict(targets=jax.random.randint(k[2], (2, 5), 0, 11), weights=jnp.ones((2, 5)))
+
+    class Fixed:  # a "model" returning fixed hidden states and output table
+        def apply(self, *args, **kwargs):
+            return hidden, table
+
+    c = config_lib.base_config()
+    c.task, c.loss.label_smoothing = task_name, 0.3
+    task = tasks.get(c)
+    smoothed = dense_losses(hidden, table, 0.0, batch['targets'], batch['weights'], smoothing=0.3)
+    plain = dense_losses(hidden, table, 0.0, batch['targets'], batch['weights'])
+    batch = dict(batch, inputs=batch['targets'], source=batch['targets'], source_mask=batch['weights'] > 0)
+    objective, sums = task.loss(Fixed(), {}, batch, None, train=True)
+    np.testing.assert_allclose([objective, sums['loss']], [smoothed[0], plain[1]], rtol=1e-5)
+    objective, sums = task.loss(Fixed(), {}, batch, None, train=False)
+    np.testing.assert_allclose([objective, sums['loss']], [plain[0], plain[1]], rtol=1e-5)
+
+
 def tiny_decoder(**kw):
     return Decoder(vocab_size=60, num_layers=2, d_model=32, num_heads=4, mlp_dim=64, max_len=40, **kw)
 
