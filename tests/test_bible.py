@@ -6,9 +6,18 @@ import pytest
 
 from research.data import bible, sources
 
-pytestmark = pytest.mark.skipif(
+needs_sword = pytest.mark.skipif(
     shutil.which('diatheke') is None, reason=f'SWORD not installed: {bible.INSTALL} (make system-deps)'
 )
+
+
+def test_every_tenth_book_is_held_out_alternately_for_validation_and_test():
+    held = {split: [b for b in bible.BOOKS if bible.split_of(b) == split] for split in ('validation', 'test')}
+    assert held == dict(validation=['II Samuel', 'Amos', 'Philippians'], test=['Proverbs', 'Matthew', 'I Peter'])
+    assert len(set(bible.BOOKS)) == 66 and bible.split_of('Psalms') == 'train'  # with it the Treasury of David
+    assert bible.split_of('Tobit') == 'train'  # WEB's deuterocanon
+    with pytest.raises(ValueError, match="unknown Bible book 'Psalm'"):
+        bible.split_of('Psalm')
 
 
 def test_osis_to_text_separates_adjacent_words_and_drops_notes():
@@ -26,6 +35,7 @@ def prepared(tmp_path_factory):
     }
 
 
+@needs_sword
 def test_chapters_works_and_splits(prepared):
     docs = [d for split in prepared.values() for d in split]
     kjv = [d for d in docs if d['work'] == 'KJV']
@@ -38,3 +48,4 @@ def test_chapters_works_and_splits(prepared):
     assert books['validation'] and books['test']
     genesis = next(d['text'] for d in docs if d['id'] == 'WEB/Genesis/1')
     assert genesis.startswith('In the beginning, God created the heavens and the earth.')
+    assert {d['book'] for d in prepared['test']} == {'Proverbs', 'Matthew', 'I Peter'}
