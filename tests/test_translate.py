@@ -49,17 +49,20 @@ def test_scores_perfect_and_partial_translations():
 
 def test_scores_and_resamples_equal_sacrebleu_on_the_text():
     """Scores from summed per-sentence statistics are sacrebleu's corpus scores, of the whole
-    set and of each resample (the first resample of seed 3 rebuilt here)."""
+    set and of each resample (rebuilt here from the same seed), also when a resample has no
+    4-gram match (BLEU's smoothing) and with an empty hypothesis."""
     from sacrebleu.metrics import BLEU, CHRF
 
-    hyps = ['el perro come .', 'la casa grande es .', 'hola a todos !', 'tengo un gato', 'x y z', REFS[0]]
+    hyps = ['el perro come .', 'la casa grande es .', '', 'tengo un gato', 'x', REFS[0]]
     refs = REFS + ['sin nada aqui .', 'el perro come pan .']
-    s, _, samples = bleu.scores(hyps, refs, bootstrap=5, seed=3)
+    s, _, samples = bleu.scores(hyps, refs, bootstrap=8, seed=3)
     assert s['bleu'] == pytest.approx(BLEU().corpus_score(hyps, [refs]).score)
     assert s['chrf'] == pytest.approx(CHRF().corpus_score(hyps, [refs]).score)
-    idx = np.random.default_rng(3).integers(0, len(refs), len(refs))
-    h, r = [hyps[i] for i in idx], [[refs[i] for i in idx]]
-    np.testing.assert_allclose(samples[0], [BLEU().corpus_score(h, r).score, CHRF().corpus_score(h, r).score])
+    rng = np.random.default_rng(3)
+    for sample in samples:
+        idx = rng.integers(0, len(refs), len(refs))
+        h, r = [hyps[i] for i in idx], [[refs[i] for i in idx]]
+        np.testing.assert_allclose(sample, [BLEU().corpus_score(h, r).score, CHRF().corpus_score(h, r).score])
     assert len({tuple(x) for x in samples}) > 1
 
 

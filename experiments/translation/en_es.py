@@ -6,7 +6,7 @@ Run: python -m research.main --config experiments/translation/en_es.py:size=tiny
 (`runlocal`: a seconds-long smoke run.) At the end the test books are translated with beam
 search (`beam`, `alpha`: chosen on the validation books by experiments/translation/beams.py),
 with beam 4 and greedily, and scored with BLEU/chrF beside the copy-the-source and word-dictionary
-baselines (95% bootstrap intervals: the test books are small).
+baselines (95% bootstrap intervals, and paired comparisons with each baseline).
 """
 
 from research.config import base_config, parse_arg
