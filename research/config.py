@@ -17,6 +17,7 @@ import traceback
 
 import ml_collections
 
+from research.schema import ConfigError, check_type  # noqa: F401 (re-exported)
 from research.tasks import ARCHS, HF_ARCHS, TASKS
 
 # Logical axis name -> mesh axes. Parameters and activations carry the logical names
@@ -31,10 +32,6 @@ DEFAULT_RULES = (
     ('mlp', 'tensor'),
     ('layers', None),  # the stacked axis of scanned blocks
 )
-
-
-class ConfigError(ValueError):
-    """A config problem a user must fix; the message is one line naming key and fix."""
 
 
 def base_config() -> ml_collections.ConfigDict:
@@ -170,23 +167,6 @@ def _coerce(name, text: str, like):
     except (ValueError, SyntaxError):
         raise ConfigError(f'{name}={text!r} is not a python literal; expected {type(like).__name__}') from None
     return check_type(name, value, like)
-
-
-def check_type(name, value, like):
-    """`value` converted to the type of `like` (int -> float, list -> tuple), or a ConfigError."""
-    if isinstance(like, bool) or isinstance(value, bool):
-        ok = isinstance(value, bool) and isinstance(like, bool)
-    elif isinstance(like, float):
-        ok = isinstance(value, (int, float))
-        value = float(value) if ok else value
-    elif isinstance(like, (tuple, list)):
-        ok = isinstance(value, (tuple, list))
-        value = tuple(value) if ok else value
-    else:
-        ok = isinstance(value, type(like))
-    if not ok:
-        raise ConfigError(f'{name} must be {type(like).__name__}, got {type(value).__name__} {value!r}')
-    return value
 
 
 def load_module(path: str):

@@ -9,7 +9,7 @@ options and wrong types are config errors before anything is built.
 import importlib
 import inspect
 
-from research.config import ConfigError, check_type
+from research.schema import ConfigError, check_type
 
 TYPES = {
     'task': 'research.evaluators.task',

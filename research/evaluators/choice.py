@@ -16,7 +16,7 @@ label word regardless of the text cancels out.
 
 import numpy as np
 
-from research.config import ConfigError
+from research.schema import ConfigError
 from research.evaluators import common
 from research.text import vocab as vocab_lib
 

@@ -6,7 +6,7 @@ its log-probability). The text is cut so the row fits data.seq_len with the long
 so every class sees the same text.
 """
 
-from research.config import ConfigError
+from research.schema import ConfigError
 from research.evaluators import common
 from research.text import vocab as vocab_lib
 

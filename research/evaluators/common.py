@@ -20,7 +20,7 @@ import numpy as np
 import tqdm
 
 from research import metrics, plots, sharding
-from research.config import ConfigError
+from research.schema import ConfigError
 from research.data.batching import num_batches, padded_batches
 from research.models.encoder import pool
 

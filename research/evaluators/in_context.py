@@ -12,7 +12,7 @@ demonstrations followed by an empty text as the reference).
 
 import numpy as np
 
-from research.config import ConfigError
+from research.schema import ConfigError
 from research.data import subset
 from research.evaluators import choice, common
 

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from research.config import ConfigError
+from research.schema import ConfigError
 from research.data import subset
 from research.evaluators import common
 

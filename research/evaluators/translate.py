@@ -20,7 +20,7 @@ import os
 import jax
 
 from research import decoding
-from research.config import ConfigError
+from research.schema import ConfigError
 from research.data import translate as translate_data
 from research.evaluators import common
 from research.text import bleu

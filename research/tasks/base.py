@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import jax.numpy as jnp
 
-from research.config import ConfigError
+from research.schema import ConfigError
 
 
 def transformer_kwargs(m) -> dict:

@@ -19,7 +19,7 @@ import functools
 import flax.linen as nn
 import numpy as np
 
-from research.config import ConfigError
+from research.schema import ConfigError
 from research.data.tag import encode_word_split
 from research.models.encoder import TokenClassifier
 from research.tasks.classify import Classify, build_encoder
