@@ -10,15 +10,12 @@ built or compiled, with one line naming the key and the fix.
 import ast
 import contextlib
 import importlib.util
-import json
 import os
-import re
-import traceback
 
 import ml_collections
 
-from research.schema import ConfigError, check_type  # noqa: F401 (re-exported)
-from research.tasks import ARCHS, HF_ARCHS, TASKS
+from research.schema import ConfigError, check_type, located, need
+from research.tasks import ARCHS, TASKS, offering, task_class
 
 # Logical axis name -> mesh axes. Parameters and activations carry the logical names
 # (see research/models); these rules decide how they are laid out on the mesh.
@@ -189,11 +186,9 @@ def _located(path: str):
     except ConfigError:
         raise
     except SyntaxError as e:
-        raise ConfigError(f'{path}:{e.lineno}: {e.msg}; fix the experiment file') from None
+        raise ConfigError(f'{located(e, path)}: {e.msg}; fix the experiment file') from None
     except Exception as e:
-        own = [f for f in traceback.extract_tb(e.__traceback__) if os.path.abspath(f.filename) == os.path.abspath(path)]
-        where = f'{path}:{own[-1].lineno}' if own else path
-        raise ConfigError(f'{where}: {type(e).__name__}: {e}; fix the experiment file') from None
+        raise ConfigError(f'{located(e, path)}: {type(e).__name__}: {e}; fix the experiment file') from None
 
 
 def load_config(spec: str, overrides=()) -> ml_collections.ConfigDict:
@@ -295,24 +290,15 @@ def check_fields(config, base=None, prefix=''):
 
 
 def validate(config, num_devices: int, num_processes: int = 1, files: bool = True):
-    """Checks values that types cannot: divisibility, choices, files. Raises ConfigError."""
-
-    def need(ok, msg):
-        if not ok:
-            raise ConfigError(msg)
+    """Checks values that types cannot: divisibility, choices, files. Raises ConfigError.
+    Run once per run (research.main); the components check their own sections: the mesh
+    (research.sharding), the optimizer (research.optim), the task (Task.check) and the
+    evaluators with what the task offers them (research.evaluators.check)."""
+    from research import evaluators, optim, sharding  # jax: imported to validate, not to load a config
 
     need(config.batch_size >= 1, f'config.batch_size={config.batch_size} must be >= 1')
-    m = config.mesh
-    for axis in ('fsdp', 'tensor'):
-        need(m[axis] >= 1, f'config.mesh.{axis}={m[axis]} must be >= 1')
-    fixed = m.fsdp * m.tensor
-    data = num_devices // fixed if m.data == -1 else m.data
-    need(
-        data >= 1 and data * fixed == num_devices,
-        f'config.mesh data*fsdp*tensor = {m.data}*{m.fsdp}*{m.tensor} does not match the '
-        f'{num_devices} devices; set config.mesh.data=-1 or sizes whose product is {num_devices}',
-    )
-    shards = data * m.fsdp  # the batch is split over both data and fsdp
+    data = sharding.check_mesh(config.mesh, num_devices)
+    shards = data * config.mesh.fsdp  # the batch is split over both data and fsdp
     need(config.grad_accum >= 1, f'config.grad_accum={config.grad_accum} must be >= 1')
     need(config.data.workers >= 0, f'config.data.workers={config.data.workers} must be >= 0 (0: no worker processes)')
     micro = config.batch_size // config.grad_accum
@@ -351,37 +337,20 @@ def validate(config, num_devices: int, num_processes: int = 1, files: bool = Tru
         f"config.data.tokenizer={config.data.tokenizer!r}: use 'words' or 'wordpiece'",
     )
     need(
-        config.data.tokenizer == 'words' or config.task not in ('lm', 'mlm'),
-        f"config.data.tokenizer='wordpiece': task {config.task!r} reads a word vocabulary; use 'words'",
-    )
-    need(
         config.model.remat in ('none', 'full', 'dots_saveable'),
         f"config.model.remat={config.model.remat!r}: use 'none', 'full' or 'dots_saveable'",
     )
-    need(
-        config.data.label_pieces in ('first', 'all'),
-        f"config.data.label_pieces={config.data.label_pieces!r}: use 'first' or 'all'",
-    )
-    need(config.model.pooling in ('mean', 'cls'), f"config.model.pooling={config.model.pooling!r}: use 'mean' or 'cls'")
     archs = ARCHS[config.task]
     need(config.model.arch in archs, f'config.model.arch={config.model.arch!r}: task {config.task} takes {archs}')
-    hf_archs = HF_ARCHS.get(config.task, ())
-    need(
-        not config.init_from.startswith('hf:') or config.model.arch in hf_archs,
-        f'config.init_from={config.init_from!r}: a Hugging Face BERT checkpoint loads into '
-        f'{"model.arch " + repr(hf_archs) if hf_archs else "tasks " + repr(sorted(HF_ARCHS))}, not task '
-        f'{config.task!r} with model.arch {config.model.arch!r}',
-    )
-    need(
-        not (config.loss.class_weights and config.loss.balanced),
-        'set either config.loss.class_weights or config.loss.balanced, not both',
-    )
+    task_class(config.task).check(config)
+    if config.init_from.startswith('hf:') and 'load_hf' not in task_class(config.task).offers(config.model.arch):
+        who = ', '.join(f'{task} (model.arch {arch!r})' for task, arch, offers in offering() if 'load_hf' in offers)
+        raise ConfigError(
+            f'config.init_from={config.init_from!r}: a Hugging Face BERT checkpoint loads into tasks {who}, '
+            f'not task {config.task!r} with model.arch {config.model.arch!r}'
+        )
     ls = config.loss.label_smoothing
     need(0 <= ls < 1, f'config.loss.label_smoothing={ls} must be in [0, 1) (0.1 is usual; 0 turns it off)')
-    need(
-        not ls or config.task != 'contrastive',
-        'config.loss.label_smoothing: the contrastive task has no classes; set 0',
-    )
     need(config.keep_checkpoints >= 1, f'config.keep_checkpoints={config.keep_checkpoints} must be >= 1')
     md = config.model
     need(0.0 <= md.dropout < 1.0, f'config.model.dropout={md.dropout} must be in [0, 1)')
@@ -407,19 +376,7 @@ def validate(config, num_devices: int, num_processes: int = 1, files: bool = Tru
             md[key] in ('float32', 'bfloat16', 'float16'),
             f"config.model.{key}={md[key]!r}: use 'float32', 'bfloat16' or 'float16'",
         )
-    o = config.optim
-    need(o.lr > 0, f'config.optim.lr={o.lr} must be > 0')
-    try:
-        re.compile(o.freeze)
-    except re.error as e:
-        raise ConfigError(f'config.optim.freeze={o.freeze!r} is not a valid regex ({e})') from None
-    need(o.name in ('adamw', 'sgd'), f"config.optim.name={o.name!r}: use 'adamw' or 'sgd'")
-    need(
-        o.schedule in ('cosine', 'linear', 'constant'),
-        f"config.optim.schedule={o.schedule!r}: use 'cosine', 'linear' or 'constant'",
-    )
-    from research import evaluators  # imports models: after the cheap checks
-
+    optim.check(config.optim)
     for name, (_, options) in evaluators.check(config).items():
         size = options.get('batch_size') or config.eval_batch_size
         need(
@@ -433,36 +390,3 @@ def validate(config, num_devices: int, num_processes: int = 1, files: bool = Tru
         f'`python -m research.tools.build_vocab --dataset {config.data.name} --out {config.data.vocab_path}`',
     )
     return data
-
-
-def check_sources(config):
-    """The models a run starts from exist (checked when the run starts: in a sweep, an earlier
-    point may write them)."""
-    source = config.init_from.removeprefix('hf:')
-    if source and not os.path.exists(source):
-        raise ConfigError(
-            f'config.init_from={config.init_from!r}: {source} does not exist; give a workdir of ours, a checkpoint '
-            f"dir, or 'hf:PATH' to a Hugging Face BERT safetensors file or directory"
-        )
-    if config.resume and not os.path.isdir(config.resume):
-        raise ConfigError(
-            f'config.resume={config.resume!r} is not a directory; give a workdir or checkpoint dir to resume from'
-        )
-
-
-def save_config(config, workdir: str):
-    """Writes the resolved config as JSON (readable, diffable) to workdir/config.json. A
-    different config already there (a resumed run with changed fields) is kept as config.N.json."""
-    path = os.path.join(workdir, 'config.json')
-    text = json.dumps(config.to_dict(), indent=2, default=list)
-    if os.path.exists(path):
-        with open(path) as f:
-            if f.read() == text:
-                return
-        n = 1
-        while os.path.exists(os.path.join(workdir, f'config.{n}.json')):
-            n += 1
-        os.replace(path, os.path.join(workdir, f'config.{n}.json'))
-    with open(path + '.tmp', 'w') as f:
-        f.write(text)
-    os.replace(path + '.tmp', path)

@@ -28,7 +28,6 @@ def main(argv=None):
         help='a prompt too long for the context keeps its last tokens instead of being an error',
     )
     args = p.parse_args(argv)
-    main_lib.quiet_tensorflow()
     import jax
 
     from research import checkpoint, sampling, tasks

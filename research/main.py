@@ -36,18 +36,11 @@ def main(argv=None, evaluate_only: bool = False, doc: str = __doc__):
     """Trains (or with evaluate_only, evaluates) per the command line; returns the exit status."""
     prog = 'python -m research.' + ('evaluate' if evaluate_only else 'main')
     args, overrides = parse_args(sys.argv[1:] if argv is None else argv, prog, doc)
-    quiet_tensorflow()
     try:
         return _run(args, overrides, evaluate_only)
     except KeyboardInterrupt:  # Ctrl-C outside training (training stops itself, with a checkpoint)
         print('error: interrupted', file=sys.stderr)
         return 130
-
-
-def quiet_tensorflow():
-    """No TF start-up chatter on stderr: TF only reads data here (oneDNN speeds up TF math, unused)."""
-    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
-    os.environ.setdefault('TF_ENABLE_ONEDNN_OPTS', '0')
 
 
 def _run(args, overrides, evaluate_only: bool) -> int:

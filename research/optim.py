@@ -13,6 +13,8 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from research.schema import ConfigError, need
+
 
 def param_paths(params):
     """The tree of 'a/b/c' path strings of a parameter tree."""
@@ -33,6 +35,20 @@ def _layer_scale(path: str, num_layers: int, decay: float, ndim: int):
     if re.search(r'(?:^|/)(embed|embed_ln|pos_embedding|type_embedding)(?:/|$)', path):
         return decay ** (num_layers + 1)
     return 1.0
+
+
+def check(o):
+    """The config.optim values types cannot check (raises a one-line ConfigError)."""
+    need(o.lr > 0, f'config.optim.lr={o.lr} must be > 0')
+    try:
+        re.compile(o.freeze)
+    except re.error as e:
+        raise ConfigError(f'config.optim.freeze={o.freeze!r} is not a valid regex ({e})') from None
+    need(o.name in ('adamw', 'sgd'), f"config.optim.name={o.name!r}: use 'adamw' or 'sgd'")
+    need(
+        o.schedule in ('cosine', 'linear', 'constant'),
+        f"config.optim.schedule={o.schedule!r}: use 'cosine', 'linear' or 'constant'",
+    )
 
 
 def make_schedule(o, total_steps: int) -> optax.Schedule:

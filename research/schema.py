@@ -3,6 +3,9 @@ nothing from research), so tasks, evaluators, models, the optimizer and the mesh
 and check their own config fields without importing research.config.
 """
 
+import os
+import traceback
+
 
 class ConfigError(ValueError):
     """A config problem a user must fix; the message is one line naming key and fix."""
@@ -34,3 +37,12 @@ def check_type(name, value, like):
 def choice(name: str, value, options):
     """Raises a ConfigError naming the options unless value is one of them."""
     need(value in options, f'{name}={value!r}: use one of {tuple(options)}')
+
+
+def located(error: BaseException, path: str) -> str:
+    """`path:line` where the user's file `path` raised `error` (its last frame there; a syntax
+    error: the offending line), or just `path` when the error came from elsewhere."""
+    if isinstance(error, SyntaxError) and os.path.abspath(error.filename or '') == os.path.abspath(path):
+        return f'{path}:{error.lineno}'
+    own = [f for f in traceback.extract_tb(error.__traceback__) if os.path.abspath(f.filename) == os.path.abspath(path)]
+    return f'{path}:{own[-1].lineno}' if own else path

@@ -13,8 +13,26 @@ import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from research.schema import need
+
 AXES = ('data', 'fsdp', 'tensor')
 BATCH_AXES = ('data', 'fsdp')
+
+
+def check_mesh(mesh_config, num_devices: int) -> int:
+    """The size of the data axis (-1 resolved) of a config.mesh for `num_devices` devices;
+    a one-line ConfigError when the axes do not multiply to the device count."""
+    m = mesh_config
+    for axis in ('fsdp', 'tensor'):
+        need(m[axis] >= 1, f'config.mesh.{axis}={m[axis]} must be >= 1')
+    fixed = m.fsdp * m.tensor
+    data = num_devices // fixed if m.data == -1 else m.data
+    need(
+        data >= 1 and data * fixed == num_devices,
+        f'config.mesh data*fsdp*tensor = {m.data}*{m.fsdp}*{m.tensor} does not match the '
+        f'{num_devices} devices; set config.mesh.data=-1 or sizes whose product is {num_devices}',
+    )
+    return data
 
 
 def make_mesh(mesh_config, devices=None) -> Mesh:

@@ -12,7 +12,8 @@ containing `{sweep}` gets DIR substituted when it runs, and is left out of the n
 - Every point's config is built and validated before the first point runs.
 - A finished point (its results.json exists) is skipped, so an interrupted sweep resumes
   where it stopped (a half-trained point resumes from its checkpoint); a failing point is
-  recorded (DIR/<point>/error.txt, one line) and the sweep goes on.
+  recorded (DIR/<point>/error.txt, one line; its log in stderr.txt) and the sweep goes on;
+  the sweep then exits with status 1, after writing the table, naming the failed points' logs.
 - At the end (or with --report alone) DIR/results.csv, DIR/results.md and plots aggregate
   every point's final metrics (research/results.py). The experiment file may set
   `REPORT = dict(objective='accuracy', split='test', columns=(…), seed_axis='seed', pivot='k')`.
@@ -374,7 +375,6 @@ def main(argv=None) -> int:
     p.add_argument('--direction', default='maximize', choices=('maximize', 'minimize'))
     p.add_argument('--report', action='store_true', help='only aggregate the finished points')
     args = p.parse_args(argv)
-    os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
     log = lambda *a: print(*a, flush=True)
     from research import results
 
@@ -416,7 +416,21 @@ def main(argv=None) -> int:
         pivot=report.get('pivot', ''),
     )
     log('wrote ' + ', '.join(paths))
-    return 0
+    if args.report or args.launcher != 'local':  # points handed off or run earlier: the table says it all
+        return 0
+    return report_failures(points, args.workdir)
+
+
+def report_failures(points: list, sweep_dir: str) -> int:
+    """Exit status 1 and one `error:` line naming the failed points' logs, when any failed
+    (status 'failed' after this run, so it counts TPE trials and listed points alike); else 0."""
+    failed = [os.path.join(sweep_dir, p.name) for p in points if status(os.path.join(sweep_dir, p.name)) == 'failed']
+    if not failed:
+        return 0
+    logs = ', '.join(os.path.join(d, 'stderr.txt') for d in failed[:3]) + (', …' if len(failed) > 3 else '')
+    why = 'each error.txt says why, stderr.txt has its log'
+    print(f'error: {len(failed)} of {len(points)} points failed ({why}): {logs}', file=sys.stderr)
+    return 1
 
 
 if __name__ == '__main__':

@@ -1,9 +1,10 @@
 """The one trainer: pretraining, fine-tuning and evaluation-only runs differ only in the task
 and the config.
 
-Flow: validate config -> mesh -> task, vocab -> abstract state (jax.eval_shape) -> shardings
--> restore (latest checkpoint in workdir, else config.resume) or jitted sharded init (then
-config.init_from) -> training data -> evaluators (config.evals) -> jitted, donated
+Flow, for a config that research.config.validate has checked (research.main does, once):
+mesh -> task, vocab -> abstract state (jax.eval_shape) -> shardings -> restore (latest
+checkpoint in workdir, else config.resume) or jitted sharded init (then config.init_from) ->
+training data -> evaluators (config.evals) -> jitted, donated
 `train_step(state, batch, rng) -> (state, metrics)` loop with periodic logging, evaluation and
 async checkpoints -> final evaluation (results.json), loss curve and samples.
 `evaluate(config, workdir)` is the same set-up without training.
@@ -26,12 +27,11 @@ import optax
 import tqdm
 
 from research import checkpoint, evaluators, flops, plots, sharding, stopping, tasks
-from research import config as config_lib
 from research.evaluators.common import Context
 from research.metric_writer import MetricWriter
 from research.models import layers
 from research.optim import make_optimizer
-from research.workdir import owned
+from research.workdir import check_sources, owned, save_config
 
 
 @flax.struct.dataclass
@@ -368,7 +368,7 @@ def setup(config, workdir: str, log=print, train: bool = True):
     config.resume, or a fresh init (then config.init_from). Training data (when `train` and
     steps remain) and evaluators are built before anything compiles: a missing dataset or a
     k larger than a class fails in seconds."""
-    config_lib.check_sources(config)
+    check_sources(config)
     mesh = sharding.make_mesh(config.mesh)
     task = tasks.get(config)
     vocab = task.load_vocab()
@@ -440,11 +440,10 @@ def train_and_evaluate(config, workdir: str) -> dict:
     """
     is_main = jax.process_index() == 0
     log = tqdm.tqdm.write if is_main else (lambda *_: None)
-    config_lib.validate(config, jax.device_count(), jax.process_count())
     with owned(workdir, log), stopping.Stop(config.checkpoint_minutes) as stop:
         run, state, start, data = setup(config, workdir, log)
         if is_main:
-            config_lib.save_config(config, workdir)
+            save_config(config, workdir)
         step = start
         try:
             if start < config.total_steps:
@@ -464,7 +463,6 @@ def evaluate(config, workdir: str) -> dict:
     """Runs every evaluator once on the workdir's newest checkpoint or, with none, on the
     config.init_from model; metrics go to the workdir like a training run's."""
     log = tqdm.tqdm.write if jax.process_index() == 0 else (lambda *_: None)
-    config_lib.validate(config, jax.device_count(), jax.process_count())
     checkpoints = os.path.join(workdir, 'checkpoints')
     if not (os.path.isdir(checkpoints) and os.listdir(checkpoints) or config.init_from or config.resume):
         raise FileNotFoundError(f'nothing to evaluate: {workdir} has no checkpoint and config.init_from is empty')

@@ -28,10 +28,9 @@ def main(argv=None):
         return main_lib.fail(
             f'--beam {args.beam} and --batch_size {args.batch_size} must be >= 1, --alpha {args.alpha} >= 0'
         )
-    main_lib.quiet_tensorflow()
     import os
 
-    from research import checkpoint, decoding, tasks
+    from research import checkpoint, tasks
     from research import workdir as workdir_lib
     from research.data import translate as translate_data
 
@@ -49,24 +48,11 @@ def main(argv=None):
     for i, t in enumerate(texts):
         if len(vocab.encode(t)) > length - 1:
             print(f'note: text {i + 1} is cut to its first {length - 1} pieces (model.max_len)', file=sys.stderr)
-    model = task.build_model(len(vocab), decode=True)
+    translate = task.translate(vocab, beam=args.beam, alpha=args.alpha, a=args.max_len_a, b=args.max_len_b)
     print(f'# checkpoint step {step}, beam {args.beam}, alpha {args.alpha}')
     for start in range(0, len(texts), args.batch_size):
         chunk = texts[start : start + args.batch_size]
-        batch = translate_data.encode_sources(vocab, chunk, length)
-        tokens = decoding.translate(
-            model,
-            params,
-            batch['source'],
-            batch['source_mask'],
-            beam=args.beam,
-            alpha=args.alpha,
-            a=args.max_len_a,
-            b=args.max_len_b,
-            max_len=length,
-            bos_id=vocab.bos_id,
-            eos_id=vocab.eos_id,
-        )
+        tokens = translate(params, translate_data.encode_sources(vocab, chunk, length))
         for text, row in zip(chunk, tokens):
             print(f'{text} ⟶ {vocab.decode(row)}')
     return 0

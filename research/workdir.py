@@ -1,4 +1,5 @@
-"""A run's directory: checked, locked while a run uses it, and left clean when a run fails early.
+"""A run's directory: checked, locked while a run uses it, and left clean when a run fails early;
+its resolved config (config.json) and the models it starts from.
 
 `owned(workdir)` wraps a training or evaluation run:
 - the directory must be (or become) a writable directory, else one-line WorkdirError;
@@ -23,6 +24,8 @@ import jax
 import numpy as np
 from etils import epath
 from jax.experimental import multihost_utils
+
+from research.schema import ConfigError
 
 LOCK = 'lock.json'
 HEARTBEAT_SECONDS = 30.0
@@ -179,3 +182,36 @@ def owned(workdir: str, log=print):
             remove_empty_dirs(workdir, created)
         raise
     lock.release()
+
+
+def check_sources(config):
+    """The models a run starts from exist (checked when the run starts: in a sweep, an earlier
+    point may write them)."""
+    source = config.init_from.removeprefix('hf:')
+    if source and not os.path.exists(source):
+        raise ConfigError(
+            f'config.init_from={config.init_from!r}: {source} does not exist; give a workdir of ours, a checkpoint '
+            f"dir, or 'hf:PATH' to a Hugging Face BERT safetensors file or directory"
+        )
+    if config.resume and not os.path.isdir(config.resume):
+        raise ConfigError(
+            f'config.resume={config.resume!r} is not a directory; give a workdir or checkpoint dir to resume from'
+        )
+
+
+def save_config(config, workdir: str):
+    """Writes the resolved config as JSON (readable, diffable) to workdir/config.json. A
+    different config already there (a resumed run with changed fields) is kept as config.N.json."""
+    path = os.path.join(workdir, 'config.json')
+    text = json.dumps(config.to_dict(), indent=2, default=list)
+    if os.path.exists(path):
+        with open(path) as f:
+            if f.read() == text:
+                return
+        n = 1
+        while os.path.exists(os.path.join(workdir, f'config.{n}.json')):
+            n += 1
+        os.replace(path, os.path.join(workdir, f'config.{n}.json'))
+    with open(path + '.tmp', 'w') as f:
+        f.write(text)
+    os.replace(path + '.tmp', path)

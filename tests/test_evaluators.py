@@ -192,8 +192,8 @@ def test_probe_and_in_context_seeds(bbc, tmp_path):
         (dict(type='task', batch_size=12), 'config.evals.ev.batch_size=12 is not divisible by the 8'),
         (dict(type='zero_shot_similarity', template='{label} or {label}'), 'has {label} 2 times; use it once'),
         (dict(type='probe', split='train'), "split and train_split are both 'train'"),
-        (dict(type='zero_shot_similarity', pooling='target'), "pooling='target' reads the target word: task 'tag'"),
-        (dict(type='zero_shot_cloze'), 'cloze scoring needs a masked language model'),
+        (dict(type='zero_shot_similarity', pooling='target'), "needs target_word, which task 'classify' with"),
+        (dict(type='zero_shot_cloze'), "needs masked_token_logits, which task 'classify' with model.arch 'bert'"),
     ],
 )
 def test_bad_evaluator_config_is_one_clear_error(bbc, entry, needle):
@@ -216,7 +216,7 @@ def test_k_larger_than_a_class_fails_before_running(bbc, tmp_path):
     'task,arch,entry,needle',
     [
         ('lm', 'gpt', dict(type='zero_shot_choice', max_len=100), 'max_len=100 exceeds config.model.max_len=64'),
-        ('lm', 'gpt', dict(type='probe'), 'features of labelled examples need a sentence encoder'),
+        ('lm', 'gpt', dict(type='probe'), "(type 'probe') needs examples, pooled, which task 'lm' with model.arch"),
         ('mlm', 'bert', dict(type='task'), "tokenizer='wordpiece': task 'mlm' reads a word vocabulary"),
     ],
 )

@@ -201,3 +201,39 @@ def test_tpe_search_resumes_its_study(tmp_path, monkeypatch):
     assert sweep.main(args + ['--trials', '5']) == 0
     assert len(calls) == 5, 'the study resumed: 2 more trials, not 5'
     assert len(read_csv(tmp_path / 's' / 'results.csv')) == 6
+
+
+def test_failed_point_fails_the_sweep_after_the_rest_ran(bbc, tmp_path, monkeypatch, capsys):
+    # Each point a real process (run_local as in a sweep), here a quick script in place of
+    # research.main: lr=0.1 dies at run time, lr=0.2 finishes.
+    def command(point, config_file, base_arg, workdir):
+        if point.args['lr'] == 0.1:
+            return [sys.executable, '-c', 'import sys; sys.exit("error: dataset not prepared")']
+        results_path = os.path.join(workdir, 'results.json')
+        return [sys.executable, '-c', f'open({results_path!r}, "w").write(\'{{"val/accuracy": 0.5, "step": 1}}\')']
+
+    monkeypatch.setattr(sweep.Point, 'command', command)
+    monkeypatch.setattr(sweep, '_num_devices', lambda: 8)
+    exp, workdir = experiment(tmp_path, bbc, 'product(lr=[0.1, 0.2])'), tmp_path / 's'
+    assert sweep.main(['--config', exp, '--workdir', str(workdir)]) == 1
+    out, err = capsys.readouterr()
+    assert 'lr=0.1: FAILED: dataset not prepared' in out and (workdir / 'lr=0.2' / 'results.json').exists()
+    assert err.strip() == (
+        f'error: 1 of 2 points failed (each error.txt says why, stderr.txt has its log): {workdir}/lr=0.1/stderr.txt'
+    )
+    md = (workdir / 'results.md').read_text()
+    assert '| 0.2 | val | task | 50.0 |' in md and '`lr=0.1`: failed — dataset not prepared' in md, md
+    # --report only reads the table back: its exit status says nothing about the points.
+    assert sweep.main(['--config', exp, '--workdir', str(workdir), '--report']) == 0
+
+
+@pytest.mark.slow  # ~30 s: two real research.main points
+def test_sweep_of_real_runs_exits_nonzero_when_a_point_fails(bbc, tmp_path):
+    # lr=0.02 passes validation but finds no prepared data when it runs.
+    exp = experiment(tmp_path, bbc, "[dict(lr=0.01), {'lr': 0.02, 'data.data_dir': '{sweep}/none'}]")
+    workdir = tmp_path / 's'
+    done = run_sweep('--config', exp, '--workdir', str(workdir))
+    assert done.returncode == 1, done.stderr
+    assert (workdir / 'lr=0.01' / 'results.json').exists() and (workdir / 'lr=0.02' / 'error.txt').exists()
+    assert done.stderr.startswith('error: 1 of 2 points failed') and f'{workdir}/lr=0.02/stderr.txt' in done.stderr
+    assert '`lr=0.02`: failed — ' in (workdir / 'results.md').read_text()

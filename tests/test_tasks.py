@@ -1,15 +1,17 @@
 """Every registered task honours the protocol (research/tasks/base.py) end to end."""
 
+import os
+
 import jax
 import numpy as np
 import pytest
 from conftest import tiny_lm_config
 
+from research import evaluators, tasks
 from research import main as main_lib
-from research import tasks
 from research.config import ConfigError, validate
 from research.data.batching import padded_batches
-from research.tasks.base import Task
+from research.tasks.base import CAPABILITIES, Task
 
 
 def task_config(bbc, name):
@@ -43,6 +45,66 @@ def test_every_task_conforms(bbc, wic, bbc_spm, name):
     assert task.headline in metrics and np.isfinite(metrics['loss'])
     assert set(task.baselines(vocab, config.data.eval_split)) <= {task.baseline} | set(metrics) | {'majority_accuracy'}
     assert task.flops_per_token(params) > 0
+    offered = type(task).offers(config.model.arch)
+    assert offered <= set(CAPABILITIES) and offered, offered
+    for capability in sorted(offered):  # each one works as CAPABILITIES says
+        check_capability(capability, task, vocab, params, config)
+
+
+def check_capability(capability, task, vocab, params, config):
+    t = config.data.seq_len
+    batch = {'inputs': np.full((2, t), 5, np.int32), 'mask': np.arange(t)[None] < np.array([[t], [3]])}
+    if capability in ('next_token_logits', 'masked_token_logits'):
+        logits = getattr(task, capability)(vocab)(params, batch)
+        assert logits.shape == (2, t, len(vocab)) and logits.dtype == np.float32
+    elif capability in ('examples', 'target_word'):
+        ex = task.examples(vocab, config.data.eval_split)
+        n = len(ex['labels'])
+        assert n and ex['inputs'].shape == ex['mask'].shape == (n, t)
+        assert capability != 'target_word' or (
+            ex['position'].shape == (n,) and ex['mask'][np.arange(n), ex['position']].all()
+        )
+    elif capability == 'encode_text':
+        ids = task.encode_text(vocab, 'the market fell')
+        assert 0 < len(ids) <= t and all(isinstance(i, int) for i in ids)
+    elif capability == 'pooled':
+        features = task.pooled(vocab, 'mean')(params, batch)
+        assert features.shape == (2, config.model.d_model) and features.dtype == np.float32
+    elif capability == 'translate':
+        tokens = task.translate(vocab, beam=1, alpha=0.0, a=1.0, b=2)(
+            params, {'source': batch['inputs'], 'source_mask': batch['mask']}
+        )
+        assert tokens.shape == (2, config.model.max_len)
+    else:  # load_hf: reads a real checkpoint (tests/test_convert.py loads MiniLM through it)
+        assert capability == 'load_hf' and callable(task.load_hf)
+
+
+# Which evaluator runs on which task and model (README "What evaluates what" prints this table).
+EXPECTED_MATRIX = {
+    ('lm', 'gpt'): ['task', 'zero_shot_choice', 'in_context'],
+    ('classify', 'bag'): ['task'],
+    ('classify', 'bert'): ['task', 'zero_shot_similarity', 'probe'],
+    ('tag', 'bert'): ['task', 'zero_shot_similarity', 'probe'],
+    ('mlm', 'bert'): ['task', 'zero_shot_cloze'],
+    ('mlm', 'encoder'): ['task', 'zero_shot_cloze'],
+    ('contrastive', 'bert'): ['task', 'zero_shot_similarity', 'probe'],
+    ('translate', 'seq2seq'): ['task', 'translate'],
+}
+
+
+def matrix_markdown(matrix) -> str:
+    types = list(evaluators.TYPES)
+    lines = ['| task (model.arch) | ' + ' | '.join(f'`{t}`' for t in types) + ' |', '|---' * (len(types) + 1) + '|']
+    for (task, arch), runs in matrix.items():
+        lines.append(f'| {task} ({arch}) | ' + ' | '.join('✓' if t in runs else '' for t in types) + ' |')
+    return '\n'.join(lines)
+
+
+def test_which_evaluator_runs_on_which_task_is_decided_by_capabilities():
+    matrix = evaluators.matrix()
+    assert matrix == EXPECTED_MATRIX
+    readme = open(os.path.join(os.path.dirname(__file__), '..', 'README.md'), encoding='utf-8').read()
+    assert matrix_markdown(matrix) in readme, 'README table out of date; paste:\n' + matrix_markdown(matrix)
 
 
 def test_a_task_that_cannot_load_a_hf_checkpoint_is_a_config_error(bbc, tmp_path, capsys):

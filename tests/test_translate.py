@@ -118,7 +118,7 @@ def test_translate_cli(run, capsys):
 def test_translate_evaluator_options_and_task_are_checked(bbc):
     c = tiny_lm_config(bbc)
     c.evals.tr = dict(type='translate')
-    with pytest.raises(ConfigError, match='needs an encoder-decoder'):
+    with pytest.raises(ConfigError, match=r"needs translate, which task 'lm' .* tasks that do: translate"):
         check_evals(c)
     c.task, c.model.arch = 'translate', 'seq2seq'
     c.evals.tr = dict(type='translate', beam=0)

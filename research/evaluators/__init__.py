@@ -9,6 +9,7 @@ options and wrong types are config errors before anything is built.
 import importlib
 import inspect
 
+from research import tasks
 from research.schema import ConfigError, check_type
 
 TYPES = {
@@ -52,9 +53,31 @@ def options_of(cls) -> dict:
     return options
 
 
+def check_needs(config, name: str, type_: str, needs) -> None:
+    """A one-line ConfigError naming what evaluator `name` needs that config's task does not offer."""
+    offered = tasks.task_class(config.task).offers(config.model.arch)
+    lacking = sorted(set(needs) - offered)
+    if lacking:
+        who = [f'{task} (model.arch {arch!r})' for task, arch, offers in tasks.offering() if set(needs) <= offers]
+        raise ConfigError(
+            f'config.evals.{name} (type {type_!r}) needs {", ".join(lacking)}, which task {config.task!r} with '
+            f'model.arch {config.model.arch!r} does not offer (it offers: {", ".join(sorted(offered)) or "none"}); '
+            f'tasks that do: {", ".join(who) or "none"}'
+        )
+
+
+def matrix() -> dict:
+    """{(task, arch): [evaluator types it can run with their default options]}."""
+    out = {}
+    for task, arch, offers in tasks.offering():
+        out[task, arch] = [t for t in TYPES if evaluator_class(t).needs <= offers]
+    return out
+
+
 def check(config) -> dict:
-    """Types, option names and option types of every evaluator, and each type's own checks;
-    returns name -> (type, options coerced to their defaults' types)."""
+    """Types, option names and option types of every evaluator, the task capabilities each
+    needs, and each type's own checks; returns name -> (type, options coerced to their
+    defaults' types), which it also writes back into config.evals."""
     checked, task_splits = {}, {}
     for name, (type_, options) in entries(config).items():
         if type_ == 'task':  # its metrics are named by the split alone
@@ -74,11 +97,16 @@ def check(config) -> dict:
                 )
             if known[key] is not None:
                 options[key] = check_type(f'config.evals.{name}.{key}', value, known[key])
-        cls.check(config, name, {**known, **options})  # checks see every option, defaults included
+        everything = {**known, **options}  # checks see every option, defaults included
+        cls.check(config, name, everything)
+        check_needs(config, name, type_, cls.needs_for(config, everything))
         checked[name] = (type_, options)
+        if name in config.evals:
+            config.evals[name] = {'type': type_, **options}
     return checked
 
 
 def build(ctx) -> list:
-    """The evaluators of ctx.config, constructed (they may read data; nothing is compiled)."""
-    return [evaluator_class(type_)(ctx, name, **options) for name, (type_, options) in check(ctx.config).items()]
+    """The evaluators of ctx.config (checked by `check` during config validation), constructed:
+    they may read data; nothing is compiled."""
+    return [evaluator_class(type_)(ctx, name, **options) for name, (type_, options) in entries(ctx.config).items()]

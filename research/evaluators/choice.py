@@ -16,12 +16,14 @@ label word regardless of the text cancels out.
 
 import numpy as np
 
-from research.schema import ConfigError
 from research.evaluators import common
+from research.schema import ConfigError
 from research.text import vocab as vocab_lib
 
 
 class Evaluator(common.Evaluator):
+    needs = frozenset({'next_token_logits'})
+
     def __init__(
         self,
         ctx,
@@ -42,7 +44,7 @@ class Evaluator(common.Evaluator):
         if any(len(t) != 1 for t in texts):
             raise ConfigError(f'config.evals.{name}.labels: one verbalizer text per class')
         self.verbalizers = [t[0] for t in texts]
-        self.scorer = common.LogProbScorer(ctx, self.max_len, self.batch_size)
+        self.scorer = common.LogProbScorer(ctx, ctx.task.next_token_logits(ctx.vocab), self.max_len, self.batch_size)
         self.texts, self.labels = common.labelled_texts(ctx.config, self.split)
         self.rows(*self.parts(self.texts[0]))  # a bad join or a label that cannot fit fails now
 
@@ -52,7 +54,6 @@ class Evaluator(common.Evaluator):
         common.check_template(template, f'config.evals.{name}.template', ('text', 'label'))
         if template.index('{text}') > template.index('{label}'):
             raise ConfigError(f'config.evals.{name}.template={template!r}: {{text}} must come before {{label}}')
-        common.require(config, name, config.task == 'lm', 'choice scoring needs a decoder language model (task lm)')
         if options['max_len'] > config.model.max_len:
             raise ConfigError(
                 f'config.evals.{name}.max_len={options["max_len"]} exceeds config.model.max_len='

@@ -6,14 +6,16 @@ its log-probability). The text is cut so the row fits data.seq_len with the long
 so every class sees the same text.
 """
 
-from research.schema import ConfigError
 from research.evaluators import common
+from research.schema import ConfigError
 from research.text import vocab as vocab_lib
 
 SLOT = '[MASK]'
 
 
 class Evaluator(common.Evaluator):
+    needs = frozenset({'masked_token_logits'})
+
     def __init__(self, ctx, name, *, template: str = '{text} this is about [MASK] .', labels: tuple = (), **kw):
         super().__init__(ctx, name, **kw)
         self.encode = common.word_encoder(ctx.config, ctx.vocab)
@@ -33,7 +35,8 @@ class Evaluator(common.Evaluator):
         self.room = ctx.config.data.seq_len - fixed
         if self.room < 1:
             raise ConfigError(f'config.evals.{name}.template {template!r} leaves no room for text in data.seq_len')
-        self.scorer = common.LogProbScorer(ctx, ctx.config.data.seq_len, self.batch_size)
+        logits = ctx.task.masked_token_logits(ctx.vocab)
+        self.scorer = common.LogProbScorer(ctx, logits, ctx.config.data.seq_len, self.batch_size)
         self.texts, self.labels = common.labelled_texts(ctx.config, self.split)
 
     @classmethod
@@ -42,7 +45,6 @@ class Evaluator(common.Evaluator):
         common.check_template(template.replace(SLOT, ''), where, ('text',))
         if template.count(SLOT) != 1 or template.index('{text}') > template.index(SLOT):
             raise ConfigError(f'{where}={template!r} needs one {SLOT} after {{text}}')
-        common.require(config, name, config.task == 'mlm', 'cloze scoring needs a masked language model (task mlm)')
 
     def rows(self, text: str) -> list:
         text_ids = self.encode(text)[: self.room]

@@ -20,9 +20,8 @@ import numpy as np
 import tqdm
 
 from research import metrics, plots, sharding
-from research.schema import ConfigError
 from research.data.batching import num_batches, padded_batches
-from research.models.encoder import pool
+from research.schema import ConfigError
 
 POOLINGS = ('mean', 'cls', 'target')
 
@@ -98,6 +97,13 @@ class Evaluator:
         self.split = split or c.data.eval_split
         self.every = c.eval_every if every < 0 else every
         self.batch_size = batch_size or c.eval_batch_size
+
+    needs: frozenset = frozenset()  # the task capabilities it uses (research/tasks/base.py CAPABILITIES)
+
+    @classmethod
+    def needs_for(cls, config, options: dict) -> frozenset:
+        """The capabilities this evaluator needs with these options (default: `needs`)."""
+        return cls.needs
 
     @classmethod
     def check(cls, config, name: str, options: dict):
@@ -193,28 +199,13 @@ class Features:
     """
 
     def __init__(self, ctx: Context, pooling: str, batch_size: int, cache_dir: str = ''):
-        encoder = ctx.task.encoder(len(ctx.vocab))
-        if encoder is None:
-            raise ConfigError(
-                f'task {ctx.task.name!r} with model.arch={ctx.config.model.arch!r} has no '
-                f'sentence encoder; features need a BERT-style encoder'
-            )
         self.ctx, self.pooling, self.batch_size = ctx, pooling, batch_size
         self.cache_dir = cache_dir or os.path.join(ctx.workdir, 'features')
-
-        def embed(params, batch):
-            hidden = encoder.apply({'params': params['encoder']}, batch['inputs'], batch['mask'])
-            if pooling == 'target':
-                out = jnp.take_along_axis(hidden, batch['position'][:, None, None], axis=1)[:, 0]
-            else:
-                out = pool(hidden, batch['mask'], pooling)
-            return out.astype(jnp.float32)
-
-        self._embed = ctx.jit(embed)
+        self._embed = ctx.jit(ctx.task.pooled(ctx.vocab, pooling))
 
     def key(self, params) -> str:
         """The cache key of these params (a fingerprint), or '' when the cache is off."""
-        return fingerprint(params['encoder']) if jax.process_count() == 1 else ''
+        return fingerprint(params) if jax.process_count() == 1 else ''
 
     def _path(self, model_key: str, split: str) -> str:
         c, d = self.ctx.config, self.ctx.config.data
@@ -249,8 +240,6 @@ class Features:
     def __call__(self, params, split: str, rows=None, model_key: str | None = None) -> np.ndarray:
         """Features [len(rows), D] of the split's examples `rows` (default all), float32."""
         examples = self.ctx.task.examples(self.ctx.vocab, split)
-        if self.pooling == 'target' and 'position' not in examples:
-            raise ConfigError("pooling='target' needs target-word examples (task tag)")
         n = len(examples['labels'])
         rows = np.arange(n) if rows is None else np.asarray(rows)
         model_key = self.key(params) if model_key is None else model_key
@@ -293,32 +282,11 @@ def labelled_texts(config, split: str):
     return read(config, split)
 
 
-def require(config, name: str, ok: bool, why: str):
-    """A ConfigError for evaluator `name` when the config's task/model cannot serve it."""
-    if not ok:
-        raise ConfigError(
-            f'config.evals.{name}: {why}; got config.task={config.task!r}, model.arch={config.model.arch!r}'
-        )
-
-
-SENTENCE_ENCODER_TASKS = ('classify', 'tag', 'contrastive')  # with model.arch 'bert'
-
-
-def check_encoder_options(config, name: str, options: dict):
-    """Options of the evaluators that read pooled features of labelled examples."""
-    require(
-        config,
-        name,
-        config.task in SENTENCE_ENCODER_TASKS and config.model.arch == 'bert',
-        f"features of labelled examples need a sentence encoder (task in {SENTENCE_ENCODER_TASKS}, model.arch 'bert')",
-    )
-    check_pooling(options['pooling'], f'config.evals.{name}.pooling')
-    require(
-        config,
-        name,
-        options['pooling'] != 'target' or config.task == 'tag',
-        "pooling='target' reads the target word: task 'tag'",
-    )
+def target_needs(config, options: dict) -> frozenset:
+    """What pooling='target' (or a model.pooling of 'target' by default) adds to the needs of
+    an evaluator of pooled features: examples that carry their target word."""
+    target = (options['pooling'] or config.model.pooling) == 'target'
+    return frozenset({'target_word'} if target else ())
 
 
 def check_disjoint(config, name: str, options: dict):
@@ -340,18 +308,18 @@ def word_encoder(config, vocab):
 
 
 class LogProbScorer:
-    """Sums of log p(target) over weighted positions of token rows, from a LM/MLM's logits.
+    """Sums of log p(target) over weighted positions of token rows, from `logits_fn(params,
+    batch) -> [B, T, V]` (a task's next_token_logits or masked_token_logits).
 
     Rows are lists (inputs, targets, weights) of equal length <= length; they are padded with
     weight 0, which a causal model never reads before a real position and a masked model
     ignores through the attention mask."""
 
-    def __init__(self, ctx: Context, length: int, batch_size: int):
-        task, model = ctx.task, ctx.model
+    def __init__(self, ctx: Context, logits_fn, length: int, batch_size: int):
         self.ctx, self.length, self.batch_size = ctx, length, batch_size
 
         def score(params, batch):
-            logits = task.logits(model, params, batch['inputs'], batch['mask'])
+            logits = logits_fn(params, batch)
             logp = jax.nn.log_softmax(logits.astype(jnp.float32), axis=-1)
             picked = jnp.take_along_axis(logp, batch['targets'][..., None], axis=-1)[..., 0]
             return jnp.sum(picked * batch['weights'], axis=-1)

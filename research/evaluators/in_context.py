@@ -12,9 +12,9 @@ demonstrations followed by an empty text as the reference).
 
 import numpy as np
 
-from research.schema import ConfigError
 from research.data import subset
 from research.evaluators import choice, common
+from research.schema import ConfigError
 
 
 class Evaluator(choice.Evaluator):

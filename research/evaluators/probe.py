@@ -15,9 +15,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from research.schema import ConfigError
 from research.data import subset
 from research.evaluators import common
+from research.schema import ConfigError
 
 
 @functools.partial(jax.jit, static_argnames=('num_classes', 'steps'))
@@ -65,6 +65,12 @@ class Evaluator(common.Evaluator):
         self.subsets = [subset.k_per_class(labels, k, s, ctx.task.class_names()) for s in self.seeds]
         self.train_labels = labels
 
+    needs = frozenset({'pooled', 'examples'})
+
+    @classmethod
+    def needs_for(cls, config, options):
+        return cls.needs | common.target_needs(config, options)
+
     @classmethod
     def check(cls, config, name, options):
         where = f'config.evals.{name}'
@@ -74,7 +80,7 @@ class Evaluator(common.Evaluator):
             raise ConfigError(f'{where}.seeds is empty; give at least one seed')
         if options['l2'] < 0:
             raise ConfigError(f'{where}.l2={options["l2"]} must be >= 0')
-        common.check_encoder_options(config, name, options)
+        common.check_pooling(options['pooling'], f'config.evals.{name}.pooling')
         common.check_disjoint(config, name, options)
 
     def run(self, params):

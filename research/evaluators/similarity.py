@@ -25,10 +25,16 @@ class Evaluator(common.Evaluator):
         label_pooling = 'mean' if self.pooling == 'target' else self.pooling
         self.label_features = common.Features(ctx, label_pooling, self.batch_size, cache_dir)
 
+    needs = frozenset({'pooled', 'examples', 'encode_text'})  # label texts: encoded as an example is
+
+    @classmethod
+    def needs_for(cls, config, options):
+        return cls.needs | common.target_needs(config, options)
+
     @classmethod
     def check(cls, config, name, options):
         common.check_template(options['template'], f'config.evals.{name}.template')
-        common.check_encoder_options(config, name, options)
+        common.check_pooling(options['pooling'], f'config.evals.{name}.pooling')
 
     def class_embeddings(self, params) -> np.ndarray:
         """[C, D]: per class, the normalised mean of its texts' normalised embeddings."""

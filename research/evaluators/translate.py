@@ -19,16 +19,17 @@ import os
 
 import jax
 
-from research import decoding
-from research.schema import ConfigError
 from research.data import translate as translate_data
 from research.evaluators import common
+from research.schema import ConfigError
 from research.text import bleu
 
 DICTIONARY_PAIRS = 100_000  # the dictionary baseline learns from at most this many training pairs
 
 
 class Evaluator(common.Evaluator):
+    needs = frozenset({'translate'})
+
     def __init__(
         self,
         ctx,
@@ -49,18 +50,11 @@ class Evaluator(common.Evaluator):
         pairs = pairs[:max_examples] if max_examples else pairs
         self.sources, self.references = [s for s, _ in pairs], [r for _, r in pairs]
         self.arrays = translate_data.encode_sources(vocab, self.sources, c.model.max_len)
-        model = ctx.task.build_model(len(vocab), decode=True)
-        options = dict(beam=beam, alpha=alpha, a=max_len_a, b=max_len_b, max_len=c.model.max_len)
-        options.update(bos_id=vocab.bos_id, eos_id=vocab.eos_id)
-        self._translate = ctx.jit(
-            lambda params, batch: decoding.translate(model, params, batch['source'], batch['source_mask'], **options)
-        )
+        self._translate = ctx.jit(ctx.task.translate(vocab, beam=beam, alpha=alpha, a=max_len_a, b=max_len_b))
         self.bootstrap, self.with_baselines, self.baselines = bootstrap, baselines, None
 
     @classmethod
     def check(cls, config, name, options):
-        ok = config.task == 'translate'
-        common.require(config, name, ok, 'translation needs an encoder-decoder (task translate)')
         for key, low in (('beam', 1), ('max_len_a', 0), ('max_len_b', 1), ('max_examples', 0), ('bootstrap', 0)):
             if options[key] < low:
                 raise ConfigError(f'config.evals.{name}.{key}={options[key]} must be >= {low}')

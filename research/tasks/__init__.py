@@ -16,8 +16,6 @@ REGISTRY = {
 }
 TASKS = tuple(REGISTRY)
 ARCHS = {name: archs for name, (_, archs) in REGISTRY.items()}
-# model.arch choices that a Hugging Face BERT checkpoint (init_from='hf:…') loads into
-HF_ARCHS = {'classify': ('bert',), 'tag': ('bert',), 'contrastive': ('bert',)}
 
 
 def task_class(name: str):
@@ -25,6 +23,11 @@ def task_class(name: str):
         raise ValueError(f'unknown task {name!r}; choose one of {TASKS}')
     module, _, cls = REGISTRY[name][0].partition(':')
     return getattr(importlib.import_module(module), cls)
+
+
+def offering() -> list:
+    """(task, model.arch, the capabilities it offers) for every registered task and arch."""
+    return [(name, arch, task_class(name).offers(arch)) for name in TASKS for arch in ARCHS[name]]
 
 
 def get(config):

@@ -4,16 +4,16 @@ A task is data + model + loss for one kind of training (language modelling, text
 classification, masked LM, …). It is built from the config (`research.tasks.get(config)`)
 and has no mutable state besides caches of encoded splits. Required members are abstract
 methods, so a task missing one cannot be instantiated; optional members have defaults
-here, so callers never need `hasattr`. Metrics, splits and their prefixes belong to the
-evaluators (research/evaluators), not to tasks.
+here. Anything more an evaluator may use is a named capability (CAPABILITIES) that the task
+lists in `offers(arch)` and implements; evaluators list the ones they need, and config
+validation compares the two, so no caller asks a task's name or probes with `hasattr`.
+Metrics, splits and their prefixes belong to the evaluators (research/evaluators).
 """
 
 import abc
 from typing import Any, ClassVar
 
 import jax.numpy as jnp
-
-from research.schema import ConfigError
 
 
 def transformer_kwargs(m) -> dict:
@@ -29,6 +29,22 @@ def transformer_kwargs(m) -> dict:
         dtype=jnp.dtype(m.dtype),
         param_dtype=jnp.dtype(m.param_dtype),
     )
+
+
+# What a task may offer beyond the protocol below, by name: a method of that name (or, for
+# 'target_word', a property of `examples`). A task lists what it offers for a model.arch in
+# `offers(arch)`; an evaluator lists what it needs (`needs` in research/evaluators), and the
+# evaluator registry compares the two -- evaluators never ask which task they run on.
+CAPABILITIES = {
+    'next_token_logits': 'next_token_logits(vocab) -> fn(params, batch) -> [B, T, V] float32 logits of a causal LM',
+    'masked_token_logits': 'masked_token_logits(vocab) -> fn(params, batch) -> [B, T, V] float32 of a masked LM',
+    'examples': "examples(vocab, split) -> one labelled example per row: 'inputs', 'mask' [N, T], 'labels' [N]",
+    'target_word': "examples() rows also carry 'position' [N], the labelled word's first piece",
+    'encode_text': 'encode_text(vocab, text) -> token ids of a free text as the model reads one example',
+    'pooled': 'pooled(vocab, pooling) -> fn(params, batch) -> [B, D] float32 encoder features (mean, cls, target)',
+    'translate': 'translate(vocab, **decoding options) -> fn(params, batch) -> [B, L] token ids of the translations',
+    'load_hf': 'load_hf(path) -> params (a prefix of the tree) from a Hugging Face BERT checkpoint',
+}
 
 
 class Task(abc.ABC):
@@ -79,6 +95,15 @@ class Task(abc.ABC):
         """(weighted objective sum, dict of sums incl. 'loss' and 'weight') over one batch; the
         objective is label-smoothed in training (`smoothing`), the 'loss' sum never is."""
 
+    @classmethod  # noqa: B027 (optional: nothing to check by default)
+    def check(cls, config):
+        """The task's own config checks (data and loss fields only it reads); one-line ConfigError."""
+
+    @classmethod
+    def offers(cls, arch: str) -> frozenset:
+        """The CAPABILITIES this task offers with model.arch `arch` (none beyond the protocol)."""
+        return frozenset()
+
     def smoothing(self, train: bool) -> float:
         """config.loss.label_smoothing while training, 0 when evaluating."""
         return float(self.config.loss.label_smoothing) if train else 0.0
@@ -98,34 +123,8 @@ class Task(abc.ABC):
     def write_outputs(self, params, vocab, workdir: str, rng):  # noqa: B027 (optional, no-op by default)
         """End-of-training artifacts beyond metrics (e.g. samples.txt)."""
 
-    def load_hf(self, path: str) -> dict:
-        """Params (a prefix of the model's tree) from a Hugging Face checkpoint."""
-        raise ConfigError(
-            f'task {self.name!r} with model.arch={self.config.model.arch!r} cannot load a '
-            f"Hugging Face checkpoint (config.init_from='hf:…')"
-        )
-
-    def encoder(self, vocab_size: int):
-        """The sentence encoder inside the model (its params are params['encoder']), or None."""
-        return None
-
-    def examples(self, vocab, split: str) -> dict:
-        """One labelled example per row: 'inputs', 'mask' [N, T], 'labels' [N] and, for word
-        labels, 'position' [N] (the labelled piece). For probes and zero-shot similarity."""
-        raise ConfigError(
-            f'task {self.name!r} has no labelled examples; probes and zero-shot similarity need task classify or tag'
-        )
-
     def class_names(self) -> list:
         """Names of the dataset's classes (config.data.label_key, a class-label feature)."""
         from research.data.classify import class_names
 
         return self.cached('class_names', lambda: class_names(self.config))
-
-    def encode_text(self, vocab, text: str) -> list:
-        """Token ids of a free text as the model reads one example (e.g. [CLS] … [SEP])."""
-        raise ConfigError(f'task {self.name!r} does not encode free text')
-
-    def logits(self, model, params, inputs, mask):
-        """Token logits [B, T, V] of a language model (decoder or masked), float32."""
-        raise ConfigError(f'task {self.name!r} has no token logits; zero-shot choice and cloze need task lm or mlm')

@@ -21,7 +21,8 @@ from research.convert.hf_bert import load_hf_bert
 from research.data import subset
 from research.data.classify import ExampleIterator, class_weights, cut, downsample, encode_split
 from research.models.bag import BagOfEmbeddings
-from research.models.encoder import Encoder, SequenceClassifier
+from research.models.encoder import Encoder, SequenceClassifier, pool
+from research.schema import need
 from research.tasks.base import Task
 from research.text import vocab as vocab_lib
 from research.text.wordpiece import WordPiece
@@ -99,10 +100,37 @@ class Classify(Task):
     def encoder(self, vocab_size: int):
         return build_encoder(self.config, vocab_size) if self.config.model.arch == 'bert' else None
 
+    @classmethod
+    def check(cls, config):
+        pooling = config.model.pooling
+        need(pooling in ('mean', 'cls'), f"config.model.pooling={pooling!r}: use 'mean' or 'cls'")
+        need(
+            not (config.loss.class_weights and config.loss.balanced),
+            'set either config.loss.class_weights or config.loss.balanced, not both',
+        )
+
+    @classmethod
+    def offers(cls, arch):
+        encoder = {'pooled', 'load_hf'} if arch == 'bert' else set()
+        return frozenset({'examples', 'encode_text'} | encoder)
+
     def load_hf(self, path: str) -> dict:
-        if self.config.model.arch != 'bert':
-            return super().load_hf(path)
         return {'encoder': load_hf_bert(path)[0]}
+
+    def pooled(self, vocab, pooling: str):
+        """fn(params, batch) -> encoder features [B, D] float32 of batch 'inputs'/'mask', pooled by
+        `pooling` ('mean', 'cls', or 'target': the hidden state at batch 'position')."""
+        encoder = self.encoder(len(vocab))
+
+        def features(params, batch):
+            hidden = encoder.apply({'params': params['encoder']}, batch['inputs'], batch['mask'])
+            if pooling == 'target':
+                out = jnp.take_along_axis(hidden, batch['position'][:, None, None], axis=1)[:, 0]
+            else:
+                out = pool(hidden, batch['mask'], pooling)
+            return out.astype(jnp.float32)
+
+        return features
 
     def dummy_inputs(self):
         shape = (1, self.config.data.seq_len)

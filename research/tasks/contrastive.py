@@ -15,6 +15,7 @@ import numpy as np
 
 from research.data import subset
 from research.models.encoder import pool
+from research.schema import need
 from research.tasks.classify import Classify, build_encoder, encoder_flops_per_token
 
 
@@ -48,6 +49,11 @@ class Contrastive(Classify):
     name = 'contrastive'
     headline = 'loss'
     baseline = ''
+
+    @classmethod
+    def check(cls, config):
+        super().check(config)
+        need(not config.loss.label_smoothing, 'config.loss.label_smoothing: the contrastive task has no classes; set 0')
 
     def build_model(self, vocab_size: int) -> PairEncoder:
         return PairEncoder(build_encoder(self.config, vocab_size), self.config.model.pooling)

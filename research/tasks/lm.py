@@ -10,6 +10,7 @@ from jax.experimental import multihost_utils
 from research import flops, losses, sampling
 from research.data import lm as lm_data
 from research.models.decoder import Decoder
+from research.schema import need
 from research.tasks.base import Task, transformer_kwargs
 from research.text import vocab as vocab_lib
 from research.text.words import WordTokenizer
@@ -44,6 +45,14 @@ def token_loss(task, hidden, table, batch, train: bool, bias=None, sparse: bool 
         smoothing=task.smoothing(train),
     )
     return objective, dict(loss=loss_sum, correct=correct, weight=jnp.sum(w))
+
+
+def check_words(config):
+    """The LM and MLM tasks read a word vocabulary (research/text/vocab.py)."""
+    need(
+        config.data.tokenizer == 'words',
+        f"config.data.tokenizer={config.data.tokenizer!r}: task {config.task!r} reads a word vocabulary; use 'words'",
+    )
 
 
 class LanguageModel(Task):
@@ -98,9 +107,19 @@ class LanguageModel(Task):
     def summarize(self, sums):
         return token_metrics(sums)
 
-    def logits(self, model, params, inputs, mask):
-        del mask  # causal: a row's padding comes after every position that is read
-        return model.apply({'params': params}, inputs)
+    @classmethod
+    def check(cls, config):
+        check_words(config)
+
+    @classmethod
+    def offers(cls, arch):
+        return frozenset({'next_token_logits'})
+
+    def next_token_logits(self, vocab):
+        """fn(params, batch) -> logits [B, T, V] (float32) of the next token after each of batch
+        'inputs' (its 'mask' is not needed: a row's padding comes after every position read)."""
+        model = self.build_model(len(vocab))
+        return lambda params, batch: model.apply({'params': params}, batch['inputs'])
 
     def flops_per_token(self, params):
         """Training FLOPs per token: 6 * matmul params + 12 * layers * seq_len * d_model.

@@ -14,7 +14,7 @@ from research.data import mlm as mlm_data
 from research.models.encoder import Encoder, MaskedLM
 from research.tasks.base import Task
 from research.tasks.classify import build_encoder, encoder_flops_per_token
-from research.tasks.lm import LanguageModel, token_loss
+from research.tasks.lm import LanguageModel, check_words, token_loss
 from research.text import vocab as vocab_lib
 
 
@@ -70,8 +70,19 @@ class MaskedLanguageModel(Task):
         )
         return token_loss(self, hidden, table, batch, train, bias, sparse=True)
 
-    def logits(self, model, params, inputs, mask):
-        return model.apply({'params': params}, inputs, mask)
+    @classmethod
+    def check(cls, config):
+        check_words(config)
+
+    @classmethod
+    def offers(cls, arch):
+        return frozenset({'masked_token_logits'})
+
+    def masked_token_logits(self, vocab):
+        """fn(params, batch) -> logits [B, T, V] (float32) at every position of batch 'inputs'
+        (the [MASK] positions are the predictions), attending where batch 'mask' is True."""
+        model = self.build_model(len(vocab))
+        return lambda params, batch: model.apply({'params': params}, batch['inputs'], batch['mask'])
 
     def flops_per_token(self, params):
         """6 * matmul params + 12 * L * T * D, with the output projection (the tied embedding and

@@ -19,9 +19,9 @@ import functools
 import flax.linen as nn
 import numpy as np
 
-from research.schema import ConfigError
 from research.data.tag import encode_word_split
 from research.models.encoder import TokenClassifier
+from research.schema import ConfigError, need
 from research.tasks.classify import Classify, build_encoder
 from research.text import align
 from research.text import vocab as vocab_lib
@@ -62,6 +62,16 @@ class Tag(Classify):
     name = 'tag'
     headline = 'accuracy'
     baseline = 'stored_baseline_accuracy'
+
+    @classmethod
+    def check(cls, config):
+        super().check(config)
+        pieces = config.data.label_pieces
+        need(pieces in ('first', 'all'), f"config.data.label_pieces={pieces!r}: use 'first' or 'all'")
+
+    @classmethod
+    def offers(cls, arch):
+        return super().offers(arch) | {'target_word'}
 
     def build_model(self, vocab_size: int) -> WordTagger:
         return WordTagger(build_encoder(self.config, vocab_size), len(self.class_names()), self.config.model.dropout)

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from research import flops
+from research import decoding, flops
 from research.data import classify as classify_data
 from research.data import translate as translate_data
 from research.models.seq2seq import Seq2Seq
@@ -30,6 +30,24 @@ class Translate(Task):
             **transformer_kwargs(m),
             decode=decode,
         )
+
+    @classmethod
+    def offers(cls, arch):
+        return frozenset({'translate'})
+
+    def translate(self, vocab, *, beam: int, alpha: float, a: float, b: int):
+        """fn(params, batch) -> the best translations' tokens [B, model.max_len] of batch 'source' /
+        'source_mask' (greedy for beam 1, else beam search; row r gets at most a * its source
+        length + b tokens, <eos> included): research/decoding.py over the KV-cache model."""
+        model = self.build_model(len(vocab), decode=True)
+        ids = dict(max_len=self.config.model.max_len, bos_id=vocab.bos_id, eos_id=vocab.eos_id)
+
+        def translate(params, batch):
+            return decoding.translate(
+                model, params, batch['source'], batch['source_mask'], beam=beam, alpha=alpha, a=a, b=b, **ids
+            )
+
+        return translate
 
     def dummy_inputs(self):
         shape = (1, self.config.data.seq_len)

@@ -1,1 +1,1 @@
-"""Offline command-line tools (prepare data, build vocabularies, inspect checkpoints)."""
+"""Offline command-line tools: prepare data, build vocabularies, plan memory and sharding."""

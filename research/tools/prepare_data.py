@@ -7,18 +7,28 @@
 --builder takes a python file of your own defining a tfds GeneratorBasedBuilder. Once
 prepared, a dataset is read back by its name and data_dir alone (config.data.name /
 config.data.data_dir): the builder file is not needed again. Public TFDS datasets need
-network access and exit with status 2.
+network access and exit with status 2, as does a builder that raises: one `error:` line
+naming its file and line (WORDLAB_TRACEBACK=1 shows the traceback).
 """
 
 import argparse
+import contextlib
 import importlib.util
 import inspect
 import os
+import re
 import sys
 
 import tensorflow_datasets as tfds
+from tensorflow_datasets.core import shuffle
 
+from research import main as main_lib
 from research.data import sources
+from research.schema import located
+
+
+class BuilderError(Exception):
+    """The user's builder raised (or TFDS refused what it yielded); the message is one line."""
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -38,7 +48,8 @@ def builder_class(path: str) -> type:
     name = os.path.splitext(os.path.basename(path))[0]
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    with blaming(path):
+        spec.loader.exec_module(module)
     classes = [
         c
         for c in vars(module).values()
@@ -47,6 +58,38 @@ def builder_class(path: str) -> type:
     if len(classes) != 1:
         raise ValueError(f'{path} defines {len(classes)} GeneratorBasedBuilder classes; it needs exactly one')
     return classes[0]
+
+
+@contextlib.contextmanager
+def blaming(path: str):
+    """Turns an exception raised while running the builder file `path` into a BuilderError."""
+    try:
+        yield
+    except Exception as e:
+        raise BuilderError(builder_error(e, path)) from e
+
+
+def builder_error(error: Exception, path: str) -> str:
+    """One line for `error`, raised by the builder file `path` or by TFDS running it: the
+    builder's own line that raised (`path:line: Type: message`) when there is one (as
+    research.config does for experiment files); duplicate keys, which TFDS finds only
+    after the builder yielded them, in words."""
+    text = str(error).splitlines()[0] if str(error) else ''
+    message = f'{type(error).__name__}: {text}' if text else type(error).__name__
+    if isinstance(error, SyntaxError):
+        return f'{located(error, path)}: {error.msg}; fix the builder'
+    chain = [error, error.__cause__ or error.__context__]
+    if any(isinstance(e, shuffle.DuplicatedKeysError) for e in chain):
+        split = re.search(r'split "([^"]+)"', str(error))
+        return (
+            f'{path}: _generate_examples yielded two examples with the same key'
+            + (f' in split {split.group(1)!r}' if split else '')
+            + ' (both logged above); every key must be unique; fix the builder'
+        )
+    where = located(error, path)
+    if where != path:
+        return f'{where}: {message}; fix the builder'
+    return f'{path}: {message} (raised by TFDS preparing it: WORDLAB_TRACEBACK=1 shows where)'
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,11 +107,11 @@ def main(argv: list[str] | None = None) -> int:
         make = (
             (lambda: cls(data_dir=args.data_dir)) if cls else (lambda: sources.get_builder(args.dataset, args.data_dir))
         )
-        sizes = sources.prepare(make)
+        with blaming(args.builder) if cls else contextlib.nullcontext():
+            sizes = sources.prepare(make)
         builder = make()
-    except (FileNotFoundError, ValueError) as e:
-        print(f'error: {e}', file=sys.stderr)
-        return 2
+    except (FileNotFoundError, ValueError, BuilderError) as e:
+        return main_lib.fail(e)
     print(
         f'{builder.name} prepared in {builder.data_dir}: '
         + ', '.join(f'{split}={n}' for split, n in sizes.items())
