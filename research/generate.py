@@ -5,7 +5,6 @@ config.json and its latest readable checkpoint.
 """
 
 import argparse
-import os
 import sys
 
 from research import main as main_lib
@@ -30,20 +29,15 @@ def main(argv=None):
     args = p.parse_args(argv)
     import jax
 
-    from research import checkpoint, sampling, tasks
+    from research import sampling
     from research import workdir as workdir_lib
     from research.tasks import lm
     from research.text import vocab as vocab_lib
 
     try:
-        config = workdir_lib.trained_config(args.workdir, 'lm', 'generate')
-    except workdir_lib.WorkdirError as e:
+        config, task, vocab, step, params = workdir_lib.load_trained(args.workdir, 'lm', 'generate', args.step)
+    except (workdir_lib.WorkdirError, FileNotFoundError) as e:
         return main_lib.fail(e)
-    try:
-        vocab = vocab_lib.Vocab.load(config.data.vocab_path)
-    except FileNotFoundError as e:
-        return main_lib.fail(e)
-    task = tasks.get(config)
     tokenizer = task.tokenizer()
     prompts = [lm.encode_prompt(p, tokenizer, vocab) for p in args.prompt]
     room = config.model.max_len - args.max_new_tokens  # the context holds prompt and continuation
@@ -60,10 +54,6 @@ def main(argv=None):
             f'last {room} tokens'
         )
     prompts = [p[-room:] for p in prompts]
-    try:
-        step, params = checkpoint.load_params(os.path.join(args.workdir, 'checkpoints'), args.step)
-    except FileNotFoundError as e:
-        return main_lib.fail(e)
     outs = sampling.generate(
         task.build_model(len(vocab), decode=True),
         params,

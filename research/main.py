@@ -89,9 +89,14 @@ def fail(error) -> int:
     return 2
 
 
-if __name__ == '__main__':
-    status = main()
-    # Exit without a final garbage collection over JAX's and TF's object graphs: it found
-    # nothing to free and took seconds (what a Ctrl-C'd user waits for).
+def cli(argv=None) -> int:
+    """`wordlab-train` and `python -m research.main`: main(), then an exit without a final
+    garbage collection over JAX's and TF's object graphs (it found nothing to free and took
+    seconds: what a Ctrl-C'd user waits for)."""
+    status = main(argv)
     gc.freeze()
-    sys.exit(status)
+    return status
+
+
+if __name__ == '__main__':
+    sys.exit(cli())

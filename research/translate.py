@@ -28,9 +28,7 @@ def main(argv=None):
         return main_lib.fail(
             f'--beam {args.beam} and --batch_size {args.batch_size} must be >= 1, --alpha {args.alpha} >= 0'
         )
-    import os
 
-    from research import checkpoint, tasks
     from research import workdir as workdir_lib
     from research.data import translate as translate_data
 
@@ -38,10 +36,7 @@ def main(argv=None):
     if not texts or not all(t.strip() for t in texts):
         return main_lib.fail('nothing to translate: give non-empty --text (or lines on stdin)')
     try:
-        config = workdir_lib.trained_config(args.workdir, 'translate', 'translate')
-        task = tasks.get(config)
-        vocab = task.load_vocab()
-        step, params = checkpoint.load_params(os.path.join(args.workdir, 'checkpoints'), args.step)
+        config, task, vocab, step, params = workdir_lib.load_trained(args.workdir, 'translate', 'translate', args.step)
     except (workdir_lib.WorkdirError, FileNotFoundError) as e:
         return main_lib.fail(e)
     length = config.model.max_len

@@ -51,6 +51,20 @@ def trained_config(workdir: str, task: str, tool: str):
     return config
 
 
+def load_trained(workdir: str, task: str, tool: str, step: int | None = None) -> tuple:
+    """(config, task, vocab, checkpoint step, params) of a training run in `workdir` that
+    trained `task` (for `python -m research.<tool>`): its config.json, the task and vocabulary
+    built from it, and the params of checkpoint `step` (default: the latest readable one).
+    Raises WorkdirError or FileNotFoundError with one line naming what is missing."""
+    from research import checkpoint, tasks
+
+    config = trained_config(workdir, task, tool)
+    built = tasks.get(config)
+    vocab = built.load_vocab()
+    step, params = checkpoint.load_params(os.path.join(workdir, 'checkpoints'), step)
+    return config, built, vocab, step, params
+
+
 def prepare(workdir: str) -> bool:
     """Makes `workdir` if needed and checks it can be written; returns whether it was created."""
     if os.path.exists(workdir) and not os.path.isdir(workdir):

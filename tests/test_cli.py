@@ -71,3 +71,30 @@ def test_config_clis_run_quietly(tmp_path):
         run_quietly(module, '--config', str(exp), '--workdir', str(tmp_path / module))
     run_quietly('research.tools.plan', '--config', str(exp), '--mesh', 'data=2', '--vocab_size', '100')
     run_quietly('research.sweep', '--config', str(exp), '--workdir', str(tmp_path / 's'), '--dry_run')
+
+
+def test_every_console_script_names_a_cli_main():
+    import importlib
+
+    with open(os.path.join(ROOT, 'pyproject.toml'), encoding='utf-8') as f:  # no tomllib on python 3.10
+        section = f.read().split('[project.scripts]\n', 1)[1].split('\n[', 1)[0]
+    scripts = dict(re.findall(r'^([\w-]+) = "([\w.:]+)"$', section, re.M))
+    modules = {target.partition(':')[0] for target in scripts.values()}
+    # every `python -m research…` CLI has its script (tools and the run entry points)
+    assert modules == {
+        'research.main',
+        'research.evaluate',
+        'research.sweep',
+        'research.generate',
+        'research.translate',
+        'research.tools.prepare_data',
+        'research.tools.build_vocab',
+        'research.tools.build_spm',
+        'research.tools.plan',
+    }
+    for name, target in scripts.items():
+        module, _, function = target.partition(':')
+        entry = getattr(importlib.import_module(module), function)
+        with pytest.raises(SystemExit) as e:  # argparse's --help: the CLI parses its own flags
+            entry(['--help'])
+        assert e.value.code == 0, name
