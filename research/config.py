@@ -100,6 +100,9 @@ def base_config() -> ml_collections.ConfigDict:
     c.model.param_dtype = 'float32'  # storage dtype
     c.model.remat = 'none'  # rematerialise blocks in the backward pass: 'none' | 'full' | 'dots_saveable'
     c.model.scan_layers = False  # one scanned block body (compile time flat in depth; params 'blocks', stacked)
+    # Fused attention in bfloat16/float16 (jax.nn.dot_product_attention's implementation):
+    # 'xla' (any device) or 'cudnn' (cuDNN flash attention; NVIDIA GPUs only, jax raises elsewhere).
+    c.model.attention = 'xla'
     c.model.logits_chunk = 512  # LM/MLM loss: tokens of the batch whose logits exist at once (research/losses.py)
 
     c.loss = ml_collections.ConfigDict()
@@ -363,6 +366,10 @@ def validate(config, num_devices: int, num_processes: int = 1, files: bool = Tru
         f'config.sample.max_new_tokens={config.sample.max_new_tokens} must be < config.model.max_len={md.max_len}',
     )
     need(md.positions in ('learned', 'rotary'), f"config.model.positions={md.positions!r}: use 'learned' or 'rotary'")
+    need(
+        md.attention in ('xla', 'cudnn'),
+        f"config.model.attention={md.attention!r}: use 'xla' or 'cudnn' (cuDNN flash attention, GPUs only)",
+    )
     need(
         md.d_model % md.num_heads == 0,
         f'config.model.d_model={md.d_model} is not divisible by config.model.num_heads={md.num_heads}',

@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from research.models import paths
 from research.models.seq2seq import Seq2Seq
 
 NEG = -1e9  # the score of an empty slot
@@ -35,13 +36,25 @@ def max_lengths(source_mask, a: float, b: int, max_len: int) -> jnp.ndarray:
 def _start(model: Seq2Seq, params, source, source_mask, rows: int, max_len: int, bos_id: int):
     """(log-probs [rows, V] of the first token, cache) after encoding once and feeding <bos>;
     rows = B * beams (each source row repeated)."""
-    memory = model.clone(decode=False).apply({'params': params}, source, source_mask, method=Seq2Seq.encode)
+    encoder = model.clone(config=model.config.replace(decode=False))
+    memory = encoder.apply({'params': params}, source, source_mask, method=Seq2Seq.encode)
     repeat = rows // source.shape[0]
     memory, source_mask = jnp.repeat(memory, repeat, 0), jnp.repeat(source_mask, repeat, 0)
     targets = jnp.zeros((rows, max_len), jnp.int32)
     shapes = jax.eval_shape(model.init, jax.random.key(0), jnp.repeat(source, repeat, 0), source_mask, targets)
     cache = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes['cache'])
     return _step(model, params, cache, jnp.full((rows,), bos_id, jnp.int32), memory, source_mask) + (source_mask,)
+
+
+def _reorder(cache, rows):
+    """The cache of the hypotheses `rows` [B * k]: the batch axis is the first, or the second
+    in a scanned stack's cache (the layers lead; research/models/paths.py)."""
+
+    def take(path, c):
+        axis = 1 if paths.role(paths.path_string(path))[0] == 'layers' else 0
+        return jnp.take(c, rows, axis=axis) if c.ndim > axis else c  # the position index is a scalar
+
+    return jax.tree_util.tree_map_with_path(take, cache)
 
 
 def _step(model, params, cache, tokens, memory, source_mask):
@@ -116,7 +129,7 @@ def beam_search(
         alive_logp, keep = jax.lax.top_k(jnp.where(ends, NEG, top_logp), k)
         alive = jnp.take_along_axis(seqs, keep[:, :, None], 1)
         rows = (jnp.arange(b)[:, None] * k + jnp.take_along_axis(parent, keep, 1)).reshape(-1)
-        cache = jax.tree.map(lambda c: c[rows] if c.ndim and c.shape[0] == b * k else c, cache)
+        cache = _reorder(cache, rows)
         return alive, alive_logp, finished, finished_score, cache
 
     def done(i, alive_logp, finished_score):

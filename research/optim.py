@@ -1,10 +1,11 @@
 """Optax optimizers and learning-rate schedules from the config's `optim` section.
 
-Fine-tuning knobs: `freeze` (a regex over parameter paths like 'encoder/block_0/attn/query';
+Fine-tuning knobs: `freeze` (a regex over parameter paths like 'encoder/block_0/attn/qkv';
 matching parameters get zero updates — a linear probe is `freeze='^(?!head/)'`) and
-`layer_decay` (layer-wise learning-rate decay: block_i of L is scaled by decay**(L - i),
-embeddings by decay**(L + 1), everything else by 1). Scanned blocks ('blocks/…', the layer
-on the leading axis) get the same treatment, layer by layer.
+`layer_decay` (layer-wise learning-rate decay: layer i of L is scaled by decay**(L - i),
+embeddings by decay**(L + 1), everything else by 1). Scanned layers ('blocks/…', the layer
+on the leading axis) get the same treatment, layer by layer. Which parameter is which comes
+from research/models/paths.py.
 """
 
 import re
@@ -13,26 +14,27 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from research.models import paths
 from research.schema import ConfigError, need
 
 
 def param_paths(params):
     """The tree of 'a/b/c' path strings of a parameter tree."""
-    return jax.tree_util.tree_map_with_path(lambda path, _: '/'.join(str(getattr(k, 'key', k)) for k in path), params)
+    return jax.tree_util.tree_map_with_path(lambda path, _: paths.path_string(path), params)
 
 
 def scanned(path: str) -> bool:
-    """Whether a parameter path is in scanned blocks (its leading axis is the layer)."""
-    return bool(re.search(r'(?:^|/)blocks/', path))
+    """Whether a parameter path is in scanned layers (its leading axis is the layer)."""
+    return paths.role(path)[0] == 'layers'
 
 
 def _layer_scale(path: str, num_layers: int, decay: float, ndim: int):
-    block = re.search(r'(?:^|/)block_(\d+)/', path)
-    if block:
-        return decay ** (num_layers - int(block.group(1)))
-    if scanned(path):  # one factor per layer, along the stacked axis
+    role, layer = paths.role(path)
+    if role == 'layer':
+        return decay ** (num_layers - layer)
+    if role == 'layers':  # one factor per layer, along the stacked axis
         return (decay ** (num_layers - jnp.arange(num_layers))).reshape((num_layers,) + (1,) * (ndim - 1))
-    if re.search(r'(?:^|/)(embed|embed_ln|pos_embedding|type_embedding)(?:/|$)', path):
+    if role == 'embedding':
         return decay ** (num_layers + 1)
     return 1.0
 

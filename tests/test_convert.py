@@ -15,7 +15,7 @@ from safetensors.numpy import load_file
 from scipy.special import erf
 
 from research.convert.hf_bert import hf_to_params, load_hf_bert, params_to_hf, save_hf_bert
-from research.models.encoder import Encoder, bert_config_to_kwargs, pool
+from research.models.encoder import Encoder, bert_config, pool
 
 MINILM_SHA256 = '53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db'
 FOX = 'The quick brown fox jumps over the lazy dog.'
@@ -115,7 +115,7 @@ def test_checkpoint_is_the_expected_file(minilm_dir):
 def test_minilm_matches_numpy_reference(minilm_dir, minilm):
     params, hf_config = minilm
     ids, types, mask = batch(minilm_dir)
-    model = Encoder(**bert_config_to_kwargs(hf_config, pooler='pooler' in params))
+    model = Encoder(bert_config(hf_config), pooler='pooler' in params)
     with jax.default_matmul_precision('highest'):
         hidden, pooled = model.apply({'params': params}, ids, mask, types)
     assert hidden.dtype == jnp.float32
@@ -147,7 +147,7 @@ def test_minilm_round_trip_is_exact(minilm_dir, minilm, tmp_path, prefix):
 @functools.cache
 def tiny_random_params(pooler=True):
     """A random tiny BERT's params (cached: tests must not modify them)."""
-    model = Encoder(**bert_config_to_kwargs(TINY_HF, pooler=pooler))
+    model = Encoder(bert_config(TINY_HF), pooler=pooler)
     init = jax.jit(model.init)  # one compile instead of many eager ops
     return nn.unbox(init(jax.random.key(0), jnp.zeros((1, 4), jnp.int32)))['params']
 

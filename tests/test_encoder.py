@@ -7,25 +7,37 @@ import numpy as np
 import pytest
 
 from research.models import layers
+from research.models.config import ARCHS, TransformerConfig
 from research.models.encoder import (
     Encoder,
     MlmHead,
     SequenceClassifier,
     SpanHead,
     TokenClassifier,
-    bert_config_to_kwargs,
+    bert_config,
     pool,
 )
 
 V, D, B, T = 50, 32, 2, 12
-OPTIONS = {
-    'bert': dict(pre_norm=False, positions='learned'),
-    'modern': dict(pre_norm=True, positions='rotary', layer_norm_epsilon=1e-6),
-}
+OPTIONS = {'bert': 'bert', 'modern': 'encoder'}  # the arch presets; both with token types here
+
+
+def config(option='bert'):
+    arch = OPTIONS[option]
+    return TransformerConfig(
+        **{**ARCHS[arch], 'type_vocab_size': 2},
+        arch=arch,
+        vocab_size=V,
+        num_layers=2,
+        d_model=D,
+        num_heads=4,
+        mlp_dim=64,
+        max_len=32,
+    )
 
 
 def tiny(option='bert', **kw):
-    return Encoder(vocab_size=V, num_layers=2, d_model=D, num_heads=4, mlp_dim=64, max_len=32, **OPTIONS[option], **kw)
+    return Encoder(config(option), **kw)
 
 
 def init(model, *args):
@@ -91,7 +103,7 @@ def test_bidirectional(option):
 
 
 def test_mask_combines_with_causal():
-    attn = layers.Attention(num_heads=2, causal=True)
+    attn = layers.Attention(TransformerConfig(d_model=8, num_heads=2), causal=True)
     x = jax.random.normal(jax.random.key(0), (1, 6, 8))
     positions = jnp.arange(6)[None]
     mask = jnp.array([True, False, True, True, True, True])[None, None, None, :]
@@ -109,7 +121,7 @@ def test_mean_pooling_ignores_padding():
     pooled = pool(hidden, mask, 'mean')
     np.testing.assert_allclose(pooled[1], hidden[1, :7].mean(0), atol=1e-6)
     np.testing.assert_allclose(pool(hidden.at[1, 7:].set(1e3), mask, 'mean'), pooled, atol=1e-6)
-    head = SequenceClassifier(num_classes=3, pooling='mean')
+    head = SequenceClassifier(config(), num_classes=3, pooling='mean')
     params = head.init(jax.random.key(1), hidden, mask)
     np.testing.assert_allclose(
         head.apply(params, hidden.at[1, 7:].set(1e3), mask), head.apply(params, hidden, mask), atol=1e-5
@@ -121,15 +133,15 @@ def test_heads_shapes():
     hidden = jax.random.normal(jax.random.key(0), (B, T, D))
     table = jax.random.normal(jax.random.key(1), (V, D))
     for head, args, shape in [
-        (SequenceClassifier(3), (hidden, mask), (B, 3)),
-        (SequenceClassifier(3), (hidden[:, 0],), (B, 3)),
-        (TokenClassifier(5), (hidden,), (B, T, 5)),
-        (MlmHead(), (hidden, table), (B, T, V)),
+        (SequenceClassifier(config(), 3), (hidden, mask), (B, 3)),
+        (SequenceClassifier(config(), 3), (hidden[:, 0],), (B, 3)),
+        (TokenClassifier(config(), 5), (hidden,), (B, T, 5)),
+        (MlmHead(config()), (hidden, table), (B, T, V)),
     ]:
         params = head.init(jax.random.key(2), *args)
         out = head.apply(params, *args)
         assert out.shape == shape and out.dtype == jnp.float32
-    span = SpanHead()
+    span = SpanHead(config())
     start, end = span.apply(span.init(jax.random.key(2), hidden, mask), hidden, mask)
     assert start.shape == end.shape == (B, T) and start.dtype == jnp.float32
     assert np.all(np.asarray(start[1, 7:]) < -1e8) and np.all(np.asarray(end[1, 7:]) < -1e8)
@@ -142,7 +154,7 @@ class _MaskedLm(nn.Module):
     def __call__(self, tokens, mask):
         encoder = tiny('bert', name='encoder')
         hidden = encoder(tokens, mask)
-        return MlmHead(name='mlm')(hidden, encoder.embedding_table())
+        return MlmHead(encoder.config, name='mlm')(hidden, encoder.embedding_table())
 
 
 def test_mlm_head_is_tied_to_the_embedding():
@@ -156,7 +168,7 @@ def test_mlm_head_is_tied_to_the_embedding():
     assert np.abs(np.asarray(grads['encoder']['embed']['embedding'][unused])).max() > 0
 
 
-def test_bert_config_to_kwargs():
+def test_bert_config():
     hf = dict(
         hidden_size=384,
         num_hidden_layers=6,
@@ -168,8 +180,27 @@ def test_bert_config_to_kwargs():
         layer_norm_eps=1e-12,
         hidden_act='gelu',
     )
-    kw = bert_config_to_kwargs(hf)
-    assert kw['d_model'] == 384 and kw['mlp_dim'] == 1536 and kw['activation'] == 'gelu_exact'
-    assert kw['pre_norm'] is False and kw['pooler'] is True
+    c = bert_config(hf, dtype='bfloat16')
+    assert c.d_model == 384 and c.mlp_dim == 1536 and c.activation == 'gelu_exact' and c.vocab_size == 30522
+    assert c.pre_norm is False and c.positions == 'learned' and c.layer_norm_epsilon == 1e-12
+    assert c.dtype == jnp.bfloat16 and c.param_dtype == jnp.float32  # names become dtypes
     with pytest.raises(ValueError, match='hidden_act'):
-        bert_config_to_kwargs(dict(hf, hidden_act='relu'))
+        bert_config(dict(hf, hidden_act='relu'))
+
+
+def test_arch_presets_are_data_over_the_model_section():
+    """from_config: the model section's fields, then its arch's preset, then overrides; one config
+    (hashable, so it can be a static jit argument) for every module of the model."""
+    section = dict(arch='bert', num_layers=3, d_model=64, num_heads=4, mlp_dim=128, max_len=64, positions='rotary',
+                   dropout=0.1, dtype='float32', param_dtype='float32', remat='full', pooling='mean')  # fmt: skip
+    bert = TransformerConfig.from_config(section, 99)
+    assert (bert.arch, bert.vocab_size, bert.num_layers, bert.remat, bert.dropout) == ('bert', 99, 3, 'full', 0.1)
+    assert (bert.pre_norm, bert.positions, bert.layer_norm_epsilon) == (False, 'learned', 1e-12)  # the preset wins
+    assert bert.type_vocab_size == 2
+    modern = TransformerConfig.from_config(section, 99, arch='encoder', decode=True)
+    assert (modern.arch, modern.pre_norm, modern.positions, modern.type_vocab_size) == ('encoder', True, 'rotary', 0)
+    assert modern.decode and not bert.decode
+    assert modern.attention == 'xla'  # a section without the field (an older run's) keeps the default
+    assert hash(bert) == hash(TransformerConfig.from_config(section, 99)) and bert != modern
+    with pytest.raises(ValueError, match='arch'):
+        TransformerConfig.from_config(dict(section, arch='rnn'), 99)

@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 
 from research import sampling
+from research.models.config import TransformerConfig
 from research.models.decoder import Decoder
 
 
 def tiny(positions='learned', **kw):
-    return Decoder(
-        vocab_size=50, num_layers=2, d_model=32, num_heads=4, mlp_dim=64, max_len=32, positions=positions, **kw
-    )
+    dims = dict(vocab_size=50, num_layers=2, d_model=32, num_heads=4, mlp_dim=64, max_len=32)
+    return Decoder(TransformerConfig(**dims, positions=positions, **kw))
 
 
 @pytest.mark.parametrize('positions', ['learned', 'rotary'])

@@ -13,8 +13,12 @@ import pytest
 from conftest import tiny_lm_config
 
 from research import config as config_lib
-from research import losses, metric_writer, sampling, sharding, tasks, train
+from research import flops, losses, metric_writer, sampling, sharding, tasks, train
+from research.models import paths
+from research.models.config import ARCHS, TransformerConfig
 from research.models.decoder import Decoder
+from research.models.encoder import Encoder
+from research.models.seq2seq import Seq2Seq
 
 
 @contextlib.contextmanager
@@ -108,7 +112,8 @@ def test_task_loss_smooths_only_in_training(task_name):
 
 
 def tiny_decoder(**kw):
-    return Decoder(vocab_size=60, num_layers=2, d_model=32, num_heads=4, mlp_dim=64, max_len=40, **kw)
+    dims = dict(vocab_size=60, num_layers=2, d_model=32, num_heads=4, mlp_dim=64, max_len=40)
+    return Decoder(TransformerConfig(**dims, **kw))
 
 
 @pytest.mark.parametrize('positions,temperature', [('learned', 0.0), ('rotary', 0.0), ('learned', 1.0)])
@@ -184,6 +189,28 @@ def test_flops_formula_matches_xla_cost_analysis(task):
     params = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), abstract.params)
     stated = t.flops_per_token(params) * 4 * 256
     assert abs(counted / stated - 1) < 0.1, (counted, stated)
+
+
+@pytest.mark.parametrize(
+    'arch,tie',
+    [('gpt', True), ('gpt', False), ('bert', True), ('encoder', True), ('seq2seq', True), ('seq2seq', False)],
+)
+def test_flops_count_every_matmul_parameter_of_the_model(arch, tie):
+    """research.flops counts from the config what the built model has: every parameter except
+    the lookups (position and token-type tables, a token table that is not also the output)."""
+    dims = dict(vocab_size=37, num_layers=3, d_model=16, num_heads=2, mlp_dim=24, max_len=20, tie_embeddings=tie)
+    c = TransformerConfig(**{**ARCHS[arch], 'arch': arch, **dims})
+    tokens = jnp.zeros((1, 8), jnp.int32)
+    model, inputs = {
+        'gpt': (Decoder(c), (tokens,)),
+        'seq2seq': (Seq2Seq(c), (tokens, tokens == 0, tokens)),
+    }.get(arch, (Encoder(c), (tokens,)))
+    abstract = nn.unbox(jax.eval_shape(model.init, jax.random.key(0), *inputs)['params'])
+    sizes = {paths.path_string(path): x.size for path, x in jax.tree_util.tree_leaves_with_path(abstract)}
+    lookups = {'pos_embedding', 'type_embedding', 'source_pos', 'target_pos'}
+    if arch in ('bert', 'encoder') or not tie:
+        lookups.add('embed/embedding')  # an encoder's heads count their own output; untied: 'head'/'target_embed'
+    assert flops.matmul_params(c) == sum(n for k, n in sizes.items() if k not in lookups)
 
 
 def test_profile_steps_and_dropout_rng(bbc, tmp_path):

@@ -1,4 +1,5 @@
-"""Scanned layers and remat policies compute what the unrolled blocks compute."""
+"""Scanned layers and remat policies compute what the unrolled blocks compute (decoder,
+encoder, and the encoder-decoder's two stacks)."""
 
 import flax.linen as nn
 import jax
@@ -8,24 +9,36 @@ import pytest
 
 from research import config as config_lib
 from research import optim, sampling, sharding, tasks
-from research.models import layers
+from research.models import layers, paths
 from research.train import init_state, jit_train_step
 
 VOCAB = 50
 
 
+ARCH = {'lm': 'gpt', 'mlm': 'bert', 'translate': 'seq2seq'}
+
+
 def config(task: str, **model):
     c = config_lib.base_config()
-    c.task = task
+    c.task, c.model.arch = task, ARCH[task]
     c.model.update(num_layers=3, d_model=32, num_heads=4, mlp_dim=64, max_len=16, dropout=0.0, **model)
     c.data.seq_len, c.batch_size = 16, 8
     return c
 
 
 def batch():
+    """A batch every task here reads its part of (translation: the source, padded, too)."""
     rng = np.random.default_rng(0)
     tokens = rng.integers(5, VOCAB, (8, 17)).astype(np.int32)
-    return dict(inputs=tokens[:, :-1], targets=tokens[:, 1:], weights=(rng.random((8, 16)) > 0.3).astype(np.float32))
+    source = rng.integers(5, VOCAB, (8, 16)).astype(np.int32)
+    source_mask = np.arange(16) < rng.integers(3, 17, (8, 1))
+    return dict(
+        inputs=tokens[:, :-1],
+        targets=tokens[:, 1:],
+        weights=(rng.random((8, 16)) > 0.3).astype(np.float32),
+        source=np.where(source_mask, source, 0),
+        source_mask=source_mask,
+    )
 
 
 def loss_and_grads(c, params):
@@ -38,10 +51,16 @@ def loss_and_grads(c, params):
 
 @pytest.mark.parametrize(
     'task,remat',
-    [('lm', 'none'), ('mlm', 'full'), ('lm', 'dots_saveable')]
+    [('lm', 'none'), ('mlm', 'full'), ('lm', 'dots_saveable'), ('translate', 'full')]
     + [
         pytest.param(t, r, marks=pytest.mark.slow)
-        for t, r in (('mlm', 'none'), ('lm', 'full'), ('mlm', 'dots_saveable'))
+        for t, r in (
+            ('mlm', 'none'),
+            ('lm', 'full'),
+            ('mlm', 'dots_saveable'),
+            ('translate', 'none'),
+            ('translate', 'dots_saveable'),
+        )
     ],
 )
 def test_scanned_blocks_equal_unrolled_ones(task, remat):
@@ -51,13 +70,29 @@ def test_scanned_blocks_equal_unrolled_ones(task, remat):
     params = nn.unbox(params)
     loss, grads = loss_and_grads(unrolled, params)
     scanned = layers.scan_params(params)
-    assert 'blocks' in jax.tree_util.keystr(jax.tree_util.tree_flatten_with_path(scanned)[0])
+    roles = [paths.role(paths.path_string(p))[0] for p, _ in jax.tree_util.tree_leaves_with_path(scanned)]
+    assert 'layers' in roles and 'layer' not in roles  # every layer moved into a stacked one
     jax.tree.map(np.testing.assert_array_equal, layers.unscan_params(scanned), params)  # a lossless round trip
-    s_loss, s_grads = loss_and_grads(config(task, scan_layers=True, remat=remat), scanned)
+    s_config = config(task, scan_layers=True, remat=remat)
+    abstract = jax.eval_shape(tasks.get(s_config).build_model(VOCAB).init, jax.random.key(0), *task_obj.dummy_inputs())
+    assert jax.tree.structure(nn.unbox(abstract['params'])) == jax.tree.structure(scanned)  # the scanned model's tree
+    s_loss, s_grads = loss_and_grads(s_config, scanned)
     np.testing.assert_allclose(s_loss, loss, rtol=1e-6)
     jax.tree.map(
         lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5), layers.unscan_params(s_grads), grads
     )
+
+
+@pytest.mark.parametrize('remat', ['full', pytest.param('dots_saveable', marks=pytest.mark.slow)])
+def test_remat_alone_equals_no_remat(remat):
+    """Unrolled, rematerialised layers: the same loss and gradients (translation's two stacks)."""
+    c = config('translate')
+    task = tasks.get(c)
+    params = nn.unbox(task.build_model(VOCAB).init(jax.random.key(0), *task.dummy_inputs())['params'])
+    loss, grads = loss_and_grads(c, params)
+    r_loss, r_grads = loss_and_grads(config('translate', remat=remat), params)
+    np.testing.assert_allclose(r_loss, loss, rtol=1e-6)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5), r_grads, grads)
 
 
 def test_scanned_init_has_a_layer_axis_sharded_like_one_block():

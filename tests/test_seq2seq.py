@@ -1,4 +1,5 @@
-"""The encoder-decoder and its decoding: cache vs recompute, source padding, beam search."""
+"""The encoder-decoder and its decoding: cache vs recompute, source padding, beam search,
+scanned layers."""
 
 import flax.linen as nn
 import jax
@@ -7,10 +8,12 @@ import numpy as np
 import pytest
 
 from research import decoding
+from research.models import layers
+from research.models.config import TransformerConfig
 from research.models.seq2seq import Seq2Seq
 
 V, L, BOS = 40, 12, 2
-DIMS = dict(vocab_size=V, num_layers=2, d_model=32, num_heads=4, mlp_dim=64, max_len=32)
+CONFIG = TransformerConfig(arch='seq2seq', vocab_size=V, num_layers=2, d_model=32, num_heads=4, mlp_dim=64, max_len=32)
 
 
 @pytest.fixture(scope='module')
@@ -21,13 +24,13 @@ def setup():
     lengths = np.array([5, 9, 3, 7])
     source = np.where(np.arange(10) < lengths[:, None], rng.integers(4, V, (4, 10)), 0).astype(np.int32)
     mask = source > 0
-    model = Seq2Seq(**DIMS)
+    model = Seq2Seq(CONFIG)
     params = nn.unbox(model.init(jax.random.key(0), source, mask, source[:, :4])['params'])
     params = jax.tree.map(lambda x: x * 3.0, params)  # sharper distributions
     # <eos> is a token the model does choose: the first one that differs from row 0's first
     free = recompute_greedy(model, params, source[:1], mask[:1], [L], eos=-1)[0]
     eos = int(free[free != free[0]][0])
-    return model, Seq2Seq(**DIMS, decode=True), params, source, mask, eos
+    return model, Seq2Seq(CONFIG.replace(decode=True)), params, source, mask, eos
 
 
 def recompute_greedy(model, params, source, mask, limits, eos):
@@ -100,6 +103,28 @@ def test_beam_hypotheses_are_scored_sorted_and_within_the_limit(setup, alpha):
             )
             total = float(jnp.take_along_axis(logp[0], targets[0, 1:, None], 1).sum())
             np.testing.assert_allclose(scores[r, h], total / decoding.length_penalty(length, alpha), rtol=1e-4)
+
+
+@pytest.mark.parametrize('remat', ['full', pytest.param('none', marks=pytest.mark.slow)])
+def test_scanned_layers_decode_like_unrolled_ones(setup, remat):
+    """The same params in the scanned layout (stacked KV caches, the memory broadcast to every
+    layer; beam search reorders the caches along their batch axis, the second) decode the same."""
+    _, decoder, params, source, mask, eos = setup
+    scanned = Seq2Seq(CONFIG.replace(decode=True, scan_layers=True, remat=remat))
+    s_params = layers.scan_params(params)
+    assert {'encoders', 'decoders'} <= set(s_params) and 'encoder_0' not in s_params
+    limits = decoding.max_lengths(mask, 1.0, 3, L)
+    kw = dict(max_len=L, bos_id=BOS, eos_id=eos)
+    np.testing.assert_array_equal(
+        decoding.greedy(scanned, s_params, source, mask, limits, **kw),
+        decoding.greedy(decoder, params, source, mask, limits, **kw),
+    )
+    beams = [
+        decoding.beam_search(m, p, source, mask, limits, beam=3, alpha=0.6, **kw)
+        for m, p in ((scanned, s_params), (decoder, params))
+    ]
+    np.testing.assert_array_equal(beams[0][0], beams[1][0])
+    np.testing.assert_allclose(beams[0][1], beams[1][1], rtol=1e-5)
 
 
 @pytest.mark.parametrize('mesh', [pytest.param(dict(data=8), marks=pytest.mark.slow), dict(data=2, fsdp=2, tensor=2)])

@@ -9,7 +9,7 @@ ValueError naming the offending tensors. Export is the exact inverse (transposes
 reshapes only), so a round trip is bit-exact.
 
     params, hf_config = load_hf_bert('path/to/model_dir')
-    model = Encoder(**bert_config_to_kwargs(hf_config, pooler='pooler' in params))
+    model = Encoder(bert_config(hf_config), pooler='pooler' in params)
     hidden, pooled = model.apply({'params': params}, tokens, input_mask)
 """
 
@@ -25,7 +25,8 @@ import numpy as np
 from flax import traverse_util
 from safetensors.numpy import load_file, save_file
 
-from research.models.encoder import Encoder, bert_config_to_kwargs
+from research.models import paths
+from research.models.encoder import Encoder, bert_config
 
 
 def minilm_dir() -> str:
@@ -67,7 +68,7 @@ def tensor_map(hf_config: dict, pooler: bool) -> dict:
         table['embeddings.token_type_embeddings.weight'] = (('type_embedding',), 'copy', None)
     table.update(_layer_norm('embeddings.LayerNorm', ('embed_ln',)))
     for i in range(hf_config['num_hidden_layers']):
-        hf, blk = f'encoder.layer.{i}.', (f'block_{i}',)
+        hf, blk = f'encoder.layer.{i}.', (paths.layer_key(i),)
         for part, name in enumerate(('query', 'key', 'value')):
             table[hf + f'attention.self.{name}.weight'] = (blk + ('attn', 'qkv'), 1, part)
             table[hf + f'attention.self.{name}.bias'] = (blk + ('attn', 'qkv_bias'), 'flat', part)
@@ -84,7 +85,7 @@ def tensor_map(hf_config: dict, pooler: bool) -> dict:
 
 def abstract_params(hf_config: dict, pooler: bool) -> dict:
     """{path: ShapeDtypeStruct} of the Encoder this config builds (no memory allocated)."""
-    model = Encoder(**bert_config_to_kwargs(hf_config, pooler=pooler))
+    model = Encoder(bert_config(hf_config), pooler=pooler)
     tokens = jax.ShapeDtypeStruct((1, 2), jnp.int32)
     boxed = jax.eval_shape(model.init, jax.random.key(0), tokens)['params']
     return traverse_util.flatten_dict(nn.unbox(boxed))
@@ -200,8 +201,9 @@ def _resolve(path: str):
 def load_hf_bert(path: str, hf_config: dict = None):
     """Loads an HF BERT checkpoint (a dir with model.safetensors + config.json, or the file).
 
-    Returns (params, hf_config): params is exactly the tree `Encoder(**bert_config_to_kwargs(
-    hf_config, pooler='pooler' in params)).init` makes (numpy arrays, unboxed).
+    Returns (params, hf_config): params is exactly the tree `Encoder(bert_config(hf_config),
+    pooler='pooler' in params).init` makes (numpy arrays, unboxed; unrolled layers:
+    research.models.layers.scan_params turns them into a scanned model's).
     """
     file, config_file = _resolve(path)
     if not os.path.isfile(file):

@@ -13,23 +13,7 @@ Metrics, splits and their prefixes belong to the evaluators (research/evaluators
 import abc
 from typing import Any, ClassVar
 
-import jax.numpy as jnp
-
-
-def transformer_kwargs(m) -> dict:
-    """The config.model fields every transformer family takes, as module keyword arguments."""
-    return dict(
-        num_layers=m.num_layers,
-        d_model=m.d_model,
-        num_heads=m.num_heads,
-        mlp_dim=m.mlp_dim,
-        max_len=m.max_len,
-        positions=m.positions,
-        dropout=m.dropout,
-        dtype=jnp.dtype(m.dtype),
-        param_dtype=jnp.dtype(m.param_dtype),
-    )
-
+from research.models.config import TransformerConfig
 
 # What a task may offer beyond the protocol below, by name: a method of that name (or, for
 # 'target_word', a property of `examples`). A task lists what it offers for a model.arch in
@@ -68,7 +52,12 @@ class Task(abc.ABC):
 
     @abc.abstractmethod
     def build_model(self, vocab_size: int):
-        """The Flax module trained by this task."""
+        """The Flax module trained by this task (every module of it shares model_config())."""
+
+    def model_config(self, vocab_size: int, **overrides) -> TransformerConfig:
+        """The model's one TransformerConfig: config.model with its arch's preset, at `vocab_size`
+        (overrides: e.g. decode=True)."""
+        return TransformerConfig.from_config(self.config.model, vocab_size, **overrides)
 
     @abc.abstractmethod
     def dummy_inputs(self) -> tuple:
@@ -114,7 +103,8 @@ class Task(abc.ABC):
 
     @abc.abstractmethod
     def flops_per_token(self, params) -> float:
-        """Training FLOPs per input token (for MFU)."""
+        """Training FLOPs per input token (for MFU): research.flops of model_config() at the vocab
+        size of `params` (their token table), plus the task's head."""
 
     def baselines(self, vocab, split: str) -> dict:
         """Reference numbers on the examples of `split` (unprefixed), e.g. a majority class."""

@@ -20,7 +20,9 @@ from research import flops, metrics
 from research.convert.hf_bert import load_hf_bert
 from research.data import subset
 from research.data.classify import ExampleIterator, class_weights, cut, downsample, encode_split
+from research.models import paths
 from research.models.bag import BagOfEmbeddings
+from research.models.config import TransformerConfig
 from research.models.encoder import Encoder, SequenceClassifier, pool
 from research.schema import need
 from research.tasks.base import Task
@@ -35,46 +37,25 @@ class TextClassifier(nn.Module):
     encoder: nn.Module
     num_classes: int
     pooling: str
-    dropout: float
 
     @nn.compact
     def __call__(self, tokens, mask, *, train: bool = False):
         hidden = self.encoder(tokens, mask, train=train)
-        return SequenceClassifier(self.num_classes, self.pooling, self.dropout, name='head')(hidden, mask, train=train)
+        head = SequenceClassifier(self.encoder.config, self.num_classes, self.pooling, name='head')
+        return head(hidden, mask, train=train)
+
+
+def encoder_config(config, vocab_size: int, **overrides) -> TransformerConfig:
+    """An encoder task's TransformerConfig, its preset in research/models/config.py: 'encoder'
+    (pre-LN, rotary) for model.arch 'encoder', else 'bert', the BERT layout (post-LN, learned
+    positions, token types; HF checkpoints load into it)."""
+    arch = 'encoder' if config.model.arch == 'encoder' else 'bert'
+    return TransformerConfig.from_config(config.model, vocab_size, arch=arch, **overrides)
 
 
 def build_encoder(config, vocab_size: int) -> Encoder:
-    """The encoder of model.arch (params 'encoder'): 'bert', the BERT layout (post-LN, learned
-    positions, token types; HF checkpoints load into it), or 'encoder' (pre-LN, rotary)."""
-    m = config.model
-    modern = m.arch == 'encoder'
-    return Encoder(
-        vocab_size,
-        m.num_layers,
-        m.d_model,
-        m.num_heads,
-        m.mlp_dim,
-        m.max_len,
-        type_vocab_size=0 if modern else 2,
-        positions='rotary' if modern else 'learned',
-        pre_norm=modern,
-        layer_norm_epsilon=1e-6 if modern else 1e-12,
-        dropout=m.dropout,
-        remat=m.remat,
-        scan_layers=m.scan_layers,
-        dtype=jnp.dtype(m.dtype),
-        param_dtype=jnp.dtype(m.param_dtype),
-        name='encoder',
-    )
-
-
-def encoder_flops_per_token(params, config, tied_output: bool = False) -> float:
-    """6 * matmul params of the encoder and heads + attention. Lookup tables are free, except
-    a token embedding tied to the output projection (MLM), which counts once."""
-    tables = ('pos_embedding', 'type_embedding') + (() if tied_output else ('embed',))
-    n = sum(x.size for k, v in params['encoder'].items() if k not in tables for x in jax.tree.leaves(v))
-    n += sum(x.size for k, v in params.items() if k != 'encoder' for x in jax.tree.leaves(v))
-    return flops.transformer_train_flops_per_token(n, config.model, config.data.seq_len)
+    """The encoder of an encoder task (params 'encoder'; see encoder_config)."""
+    return Encoder(encoder_config(config, vocab_size), name='encoder')
 
 
 class Classify(Task):
@@ -89,13 +70,16 @@ class Classify(Task):
             return WordPiece.load(d.vocab_path, lowercase=d.lowercase)
         return vocab_lib.Vocab.load(d.vocab_path)
 
+    def model_config(self, vocab_size, **overrides):
+        if self.config.model.arch == 'bag':
+            return super().model_config(vocab_size, **overrides)
+        return encoder_config(self.config, vocab_size, **overrides)
+
     def build_model(self, vocab_size: int):
-        m, n = self.config.model, len(self.class_names())
-        if m.arch == 'bag':
-            return BagOfEmbeddings(
-                vocab_size, m.d_model, n, m.dropout, dtype=jnp.dtype(m.dtype), param_dtype=jnp.dtype(m.param_dtype)
-            )
-        return TextClassifier(build_encoder(self.config, vocab_size), n, m.pooling, m.dropout)
+        n = len(self.class_names())
+        if self.config.model.arch == 'bag':
+            return BagOfEmbeddings(self.model_config(vocab_size), n)
+        return TextClassifier(build_encoder(self.config, vocab_size), n, self.config.model.pooling)
 
     def encoder(self, vocab_size: int):
         return build_encoder(self.config, vocab_size) if self.config.model.arch == 'bert' else None
@@ -249,7 +233,8 @@ class Classify(Task):
         return {'loss': loss, **metrics.accuracy_and_macro_f1(sums['confusion'])}
 
     def flops_per_token(self, params):
-        if self.config.model.arch == 'bag':
-            m, seq_len = self.config.model, self.config.data.seq_len
-            return 2.0 * m.d_model + 6.0 * params['head']['kernel'].size / seq_len
-        return encoder_flops_per_token(params, self.config)
+        """research.flops of the model + the head, a dense to the classes (per token for an
+        encoder; the bag of embeddings counts its kernel, once per text)."""
+        c, n = self.model_config(paths.vocab_size(params)), len(self.class_names())
+        head = c.d_model * n if c.arch == 'bag' else c.d_model * n + n
+        return flops.train_flops_per_token(c, self.config.data.seq_len, head)

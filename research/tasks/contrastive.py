@@ -13,10 +13,12 @@ import flax.linen as nn
 import jax.numpy as jnp
 import numpy as np
 
+from research import flops
 from research.data import subset
+from research.models import paths
 from research.models.encoder import pool
 from research.schema import need
-from research.tasks.classify import Classify, build_encoder, encoder_flops_per_token
+from research.tasks.classify import Classify, build_encoder
 
 
 class PairEncoder(nn.Module):
@@ -104,4 +106,5 @@ class Contrastive(Classify):
         return {'loss': float(sums['loss']) / weight, 'pair_accuracy': float(sums['correct']) / weight}
 
     def flops_per_token(self, params):
-        return 2 * encoder_flops_per_token(params, self.config)  # a batch row is two texts
+        c = self.model_config(paths.vocab_size(params))
+        return 2 * flops.train_flops_per_token(c, self.config.data.seq_len)  # a batch row is two texts; no head

@@ -9,9 +9,10 @@ from jax.experimental import multihost_utils
 
 from research import flops, losses, sampling
 from research.data import lm as lm_data
+from research.models import paths
 from research.models.decoder import Decoder
 from research.schema import need
-from research.tasks.base import Task, transformer_kwargs
+from research.tasks.base import Task
 from research.text import vocab as vocab_lib
 from research.text.words import WordTokenizer
 
@@ -67,15 +68,7 @@ class LanguageModel(Task):
         return WordTokenizer(self.config.data.lowercase, self.config.data.normalize_numbers)
 
     def build_model(self, vocab_size: int, decode: bool = False) -> Decoder:
-        m = self.config.model
-        return Decoder(
-            vocab_size=vocab_size,
-            tie_embeddings=m.tie_embeddings,
-            remat=m.remat,
-            scan_layers=m.scan_layers,
-            **transformer_kwargs(m),
-            decode=decode,
-        )
+        return Decoder(self.model_config(vocab_size, decode=decode))
 
     def dummy_inputs(self):
         return (jnp.zeros((1, self.config.data.seq_len), jnp.int32),)
@@ -122,19 +115,9 @@ class LanguageModel(Task):
         return lambda params, batch: model.apply({'params': params}, batch['inputs'])
 
     def flops_per_token(self, params):
-        """Training FLOPs per token: 6 * matmul params + 12 * layers * seq_len * d_model.
-
-        Matmul params exclude the learned position table and, when the output projection is
-        untied, the input embedding (a lookup, not a matmul); a tied table counts once.
-        """
-        sizes = {
-            '/'.join(str(getattr(k, 'key', k)) for k in path): x.size
-            for path, x in jax.tree_util.tree_leaves_with_path(params)
-        }
-        n = sum(sizes.values()) - sizes.get('pos_embedding', 0)
-        if not self.config.model.tie_embeddings:
-            n -= sizes['embed/embedding']
-        return flops.transformer_train_flops_per_token(n, self.config.model, self.config.data.seq_len)
+        """6 * matmul params + 12 * layers * seq_len * d_model (research.flops): the position
+        table and an untied input embedding are lookups; the output table counts once."""
+        return flops.train_flops_per_token(self.model_config(paths.vocab_size(params)), self.config.data.seq_len)
 
     def write_outputs(self, params, vocab, workdir, rng):
         """samples.txt with continuations of config.sample.prompts (if any)."""

@@ -6,14 +6,15 @@ over the selected positions: MLM loss, perplexity and accuracy. An MLM checkpoin
 initialises a classifier through `init_from` (the 'encoder' subtree is shared).
 """
 
-import jax
 import jax.numpy as jnp
 
+from research import flops
 from research.data import lm as lm_data
 from research.data import mlm as mlm_data
+from research.models import paths
 from research.models.encoder import Encoder, MaskedLM
 from research.tasks.base import Task
-from research.tasks.classify import build_encoder, encoder_flops_per_token
+from research.tasks.classify import build_encoder, encoder_config
 from research.tasks.lm import LanguageModel, check_words, token_loss
 from research.text import vocab as vocab_lib
 
@@ -26,6 +27,9 @@ class MaskedLanguageModel(Task):
 
     def encoder(self, vocab_size: int) -> Encoder:
         return build_encoder(self.config, vocab_size)
+
+    def model_config(self, vocab_size, **overrides):
+        return encoder_config(self.config, vocab_size, **overrides)
 
     def build_model(self, vocab_size: int) -> MaskedLM:
         return MaskedLM(self.encoder(vocab_size))
@@ -88,6 +92,8 @@ class MaskedLanguageModel(Task):
         """6 * matmul params + 12 * L * T * D, with the output projection (the tied embedding and
         its bias) at the data.mask_rate of positions that are predicted: the loss skips the rest
         (research/losses.py), so counting it everywhere would overstate MFU."""
-        full = encoder_flops_per_token(params, self.config, tied_output=True)
-        output = sum(x.size for x in jax.tree.leaves((params['encoder']['embed'], params['mlm']['bias'])))
+        c = self.model_config(paths.vocab_size(params))
+        output = c.vocab_size * c.d_model + c.vocab_size  # the tied table and its bias
+        head = c.d_model * c.d_model + c.d_model + 2 * c.d_model + output  # transform, LayerNorm, output
+        full = flops.train_flops_per_token(c, self.config.data.seq_len, head)
         return full - 6.0 * output * (1.0 - self.config.data.mask_rate)

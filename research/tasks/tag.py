@@ -33,12 +33,11 @@ class WordTagger(nn.Module):
 
     encoder: nn.Module
     num_classes: int
-    dropout: float
 
     @nn.compact
     def __call__(self, tokens, mask, *, train: bool = False):
         hidden = self.encoder(tokens, mask, train=train)
-        return TokenClassifier(self.num_classes, self.dropout, name='head')(hidden, train=train)
+        return TokenClassifier(self.encoder.config, self.num_classes, name='head')(hidden, train=train)
 
 
 def word_encoder(config, vocab):
@@ -74,7 +73,7 @@ class Tag(Classify):
         return super().offers(arch) | {'target_word'}
 
     def build_model(self, vocab_size: int) -> WordTagger:
-        return WordTagger(build_encoder(self.config, vocab_size), len(self.class_names()), self.config.model.dropout)
+        return WordTagger(build_encoder(self.config, vocab_size), len(self.class_names()))
 
     def encode(self, vocab, split, train):
         """Training labels go on data.label_pieces; evaluation always reads first pieces."""

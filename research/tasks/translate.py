@@ -2,15 +2,15 @@
 
 import collections
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
 from research import decoding, flops
 from research.data import classify as classify_data
 from research.data import translate as translate_data
+from research.models import paths
 from research.models.seq2seq import Seq2Seq
-from research.tasks.base import Task, transformer_kwargs
+from research.tasks.base import Task
 from research.tasks.lm import token_loss, token_metrics
 from research.text import spm
 
@@ -23,13 +23,7 @@ class Translate(Task):
         return spm.SentencePiece(self.config.data.vocab_path)
 
     def build_model(self, vocab_size: int, decode: bool = False) -> Seq2Seq:
-        m = self.config.model
-        return Seq2Seq(
-            vocab_size=vocab_size,
-            share_embeddings=m.tie_embeddings,
-            **transformer_kwargs(m),
-            decode=decode,
-        )
+        return Seq2Seq(self.model_config(vocab_size, decode=decode))
 
     @classmethod
     def offers(cls, arch):
@@ -95,13 +89,5 @@ class Translate(Task):
     def flops_per_token(self, params):
         """Per target token (source as long as the target): 6 * matmul params, plus attention
         as 12 * layers * seq_len * d_model for each of encoder self-, decoder self- and
-        cross-attention. Position tables are lookups; a shared token table counts once."""
-        sizes = {
-            '/'.join(str(getattr(k, 'key', k)) for k in path): x.size
-            for path, x in jax.tree_util.tree_leaves_with_path(params)
-        }
-        n = sum(v for k, v in sizes.items() if k not in ('source_pos', 'target_pos'))
-        if not self.config.model.tie_embeddings:
-            n -= sizes['embed/embedding']  # the source table is only looked up
-        m, t = self.config.model, self.config.data.seq_len
-        return flops.transformer_train_flops_per_token(n, m, t) + 2 * 12.0 * m.num_layers * t * m.d_model
+        cross-attention (research.flops). Position tables and an untied source table are lookups."""
+        return flops.train_flops_per_token(self.model_config(paths.vocab_size(params)), self.config.data.seq_len)
