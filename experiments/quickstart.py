@@ -23,6 +23,11 @@ def get_config(arg=''):
     c.eval_every = 150
     c.checkpoint_every = 150
     c.model.dropout = 0.0  # < 3 epochs: no overfitting to fight, and ~15% faster on CPU
+    # Rotary positions, not a learned table: the model leaves the unigram plateau (val
+    # perplexity ~580) sooner and ends far lower: val perplexity 186.6 +- 8.6 over init seeds
+    # 0-2, against 244.6 +- 12.0 with the table. Chosen by experiments/sweeps/quickstart.py
+    # (optimizer settings x seeds; lr, warmup, b2, clipping and schedule alone did not help).
+    c.model.positions = 'rotary'
     c.optim.lr = 3e-3
     c.optim.warmup_steps = 50
     c.sample.prompts = ('the government said', 'shares in the company', 'the film')
