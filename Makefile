@@ -62,12 +62,15 @@ quickstart: data
 sweep-local: data
 	$(PY) -m research.sweep --config experiments/fewshot/bbc_news.py:runlocal --workdir runs/fewshot_local
 
-# The default suite prepares its own data in temporary dirs.
+# The default suite prepares its own data in temporary dirs. pytest-xdist workers (whole files
+# each, so a module's fixture is built once); TEST_WORKERS=0 runs the tests in this process.
+TEST_WORKERS ?= 2
+PYTEST := $(PY) -m pytest -q $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile)
 test: $(VENV)
-	$(PY) -m pytest -q
+	$(PYTEST)
 
 test-slow: data
-	$(PY) -m pytest -q -m slow
+	$(PYTEST) -m slow
 
 lint: $(VENV)
 	$(PY) -m ruff check .

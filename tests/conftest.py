@@ -1,9 +1,22 @@
-"""Test session set-up: 8 fake CPU devices for mesh code (before jax is imported)."""
+"""Test session set-up (before jax is imported): 8 fake CPU devices for mesh code, and one
+persistent compilation cache for the session."""
 
+import atexit
 import os
+import shutil
+import tempfile
 
 os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') + ' --xla_force_host_platform_device_count=8').strip()
 os.environ.setdefault('TF_CPP_MIN_LOG_LEVEL', '2')
+# The tiny models compile the same programs in many tests and in the processes tests start
+# (CLI, sweeps, multi-host): a JAX compilation cache in a new temporary dir, shared through the
+# environment by those processes and by pytest-xdist workers, removed when this session ends.
+# Nothing outlives the session, so no run depends on an earlier one; set JAX_COMPILATION_CACHE_DIR
+# to choose a dir yourself (then kept).
+if 'JAX_COMPILATION_CACHE_DIR' not in os.environ:
+    os.environ['JAX_COMPILATION_CACHE_DIR'] = tempfile.mkdtemp(prefix='wordlab-test-jax-cache-')
+    atexit.register(shutil.rmtree, os.environ['JAX_COMPILATION_CACHE_DIR'], ignore_errors=True)
+os.environ.setdefault('JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS', '0')
 
 import pytest  # noqa: E402
 
